@@ -1,0 +1,80 @@
+#ifndef CSWSTAT_H
+#define CSWSTAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// One socket, flattened for Swift. Addresses in network byte order, ports in host order.
+/// Valid only during the callback that receives it; copy what you keep.
+typedef struct {
+    uint8_t  family;            ///< AF_INET or AF_INET6
+    uint8_t  protocol;          ///< IPPROTO_TCP or IPPROTO_UDP
+    uint8_t  state;             ///< the kernel's TCP_* number (UDP: 1 connected, 7 unconnected)
+    uint8_t  timer;             ///< idiag_timer / the `tr` field: 0 off, 1 on, 2 keepalive, 3 timewait, 4 probe
+    uint8_t  retransmits;       ///< idiag_retrans / `retrnsmt`
+    uint8_t  shutdown;          ///< INET_DIAG_SHUTDOWN: bit 0 receive side, bit 1 send side
+    uint8_t  has_backlog;       ///< 1 when `backlog` is known (netlink, LISTEN)
+    uint8_t  has_shutdown;      ///< 1 when `shutdown` is known (netlink, full sockets)
+    uint16_t local_port, remote_port;
+    uint8_t  local_addr[16], remote_addr[16];   ///< IPv4 uses the first 4 bytes
+    uint32_t recv_q, send_q;    ///< LISTEN: recv_q is the accept queue, send_q is 0 as netstat shows
+    uint32_t backlog;           ///< LISTEN over netlink: the listen backlog (idiag_wqueue)
+    uint32_t uid;
+    uint32_t expires_ms;        ///< time left on `timer`
+    uint32_t probes;            ///< /proc `timeout` field (zero-window probes / keepalives sent)
+    uint64_t inode;
+    uint64_t cookie;            ///< idiag_cookie: the socket's identity across dumps (0 from /proc)
+} swstat_sock;
+
+/// Called once per socket. Return 0 to continue, non-zero to stop the dump.
+typedef int (*swstat_sock_fn)(const swstat_sock *_Nonnull sock, void *_Nullable ctx);
+
+/// TCP states that `swstat_diag_dump` asks for when the caller wants "all": every state but
+/// TCP_BOUND_INACTIVE (13), which the kernel only reports when asked for explicitly.
+#define SWSTAT_ALL_STATES 0x1ffeu
+
+/// Dumps one family/protocol over NETLINK_SOCK_DIAG through libmnl, with `state_mask` as the
+/// kernel's `idiag_states` filter, reading into a 32 KiB buffer.
+/// Returns 0 when the dump completed, a positive value when `fn` stopped it, or a negative errno:
+/// -EINTR when the kernel marked the dump inconsistent (NLM_F_DUMP_INTR) — every record was
+/// still delivered; -ENOBUFS when the socket overran; -EBADMSG for a malformed reply; anything
+/// else when netlink itself is unavailable. `*emitted` counts the records handed to `fn`, so a
+/// caller knows whether a retry or a fallback can still happen without repeating rows.
+int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                     swstat_sock_fn _Nonnull fn, void *_Nullable ctx, uint64_t *_Nonnull emitted);
+
+/// Decodes sock_diag replies already in memory; no I/O, so tests replay recorded dumps
+/// (pass seq = portid = 0 to skip sequence checks). inet_diag_msg carries no protocol, so the
+/// caller passes it. Returns 1 when NLMSG_DONE was seen, 0 when more messages are expected,
+/// a positive 2 when `fn` asked to stop, or a negative errno as `swstat_diag_dump` documents.
+/// `*interrupted` is set to 1 when a message carried NLM_F_DUMP_INTR.
+int swstat_diag_parse(const void *_Nonnull buf, size_t len, uint8_t protocol, uint32_t seq,
+                      uint32_t portid, swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
+                      uint64_t *_Nonnull emitted, int *_Nonnull interrupted);
+
+/// Records the raw replies of one dump into `fd` (for test fixtures): the same request as
+/// `swstat_diag_dump`, each received datagram appended as-is. Returns 0 or a negative errno.
+int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd);
+
+/// Why a /proc/net line was rejected.
+typedef struct {
+    uint64_t line;              ///< 1-based line number in the file (the header is line 1)
+    char reason[96];            ///< a short English reason, NUL-terminated
+} swstat_proc_error;
+
+/// Parses /proc/net/{tcp,tcp6,udp,udp6} text already in memory: a header line, then one socket
+/// per line. `first_line` is the number of the first line in `buf` (1 when `buf` starts the file,
+/// whose header is then skipped). Extra trailing fields are ignored. `buf` must end at a line
+/// boundary. Returns 0, a positive value when `fn` stopped, or -EBADMSG with `err` filled in.
+int swstat_proc_parse(const char *_Nonnull buf, size_t len, uint8_t family, uint8_t protocol,
+                      uint64_t first_line, swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
+                      swstat_proc_error *_Nonnull err);
+
+/// Reads an open /proc/net table from `fd` to end of file (seq_file hands out about one page per
+/// read(), so a single read is never enough) and parses each complete line as it arrives; nothing
+/// of the table is held beyond one buffer. Returns as `swstat_proc_parse`, or a negative errno
+/// from read().
+int swstat_proc_scan(int fd, uint8_t family, uint8_t protocol, swstat_sock_fn _Nonnull fn,
+                     void *_Nullable ctx, swstat_proc_error *_Nonnull err);
+
+#endif

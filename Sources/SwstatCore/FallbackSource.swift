@@ -1,0 +1,36 @@
+/// sock_diag first, /proc/net when the kernel refuses (as `ss` does). The choice is made per
+/// table and before its first record is delivered, so no row is ever printed twice.
+public struct FallbackSource: SocketSource {
+  /// The netlink source tried first.
+  public let primary: NetlinkSource
+  /// The /proc/net source used when netlink is unavailable.
+  public let fallback: ProcNetSource
+  /// Told each time a table falls back, with netlink's reason (for -v).
+  public let onFallback: @Sendable (SocketTable, SocketSourceError) -> Void
+
+  /// "netlink".
+  public var name: String { primary.name }
+
+  /// A source that tries `primary`, then `fallback`.
+  public init(
+    primary: NetlinkSource = NetlinkSource(), fallback: ProcNetSource = ProcNetSource(),
+    onFallback: @escaping @Sendable (SocketTable, SocketSourceError) -> Void = { _, _ in }
+  ) {
+    self.primary = primary
+    self.fallback = fallback
+    self.onFallback = onFallback
+  }
+
+  /// Lists one table from netlink, or from /proc/net when netlink is unavailable.
+  public func forEach(
+    _ table: SocketTable, _ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void
+  ) throws {
+    do {
+      try primary.forEach(table, query, body)
+    } catch let error as SocketSourceError {
+      guard case .unavailable = error else { throw error }
+      onFallback(table, error)
+      try fallback.forEach(table, query, body)
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import CSwstat
+import SystemPackage
+
+// The one file that imports CSwstat: conversions from the shim's flat struct, and the
+// callback trampoline that carries a Swift closure (and the first error it throws) through
+// the C `ctx` pointer.
+
+extension SocketRecord {
+  @inline(__always)
+  init(_ raw: borrowing swstat_sock) {
+    let family: AddressFamily = raw.family == Kernel.afInet6 ? .inet6 : .inet
+    let transport: TransportProtocol = raw.protocol == Kernel.ipprotoUDP ? .udp : .tcp
+    let local = withUnsafeBytes(of: raw.local_addr) { b in
+      IPAddress(
+        family: family, high: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
+        low: family == .inet ? 0 : b.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
+    }
+    let remote = withUnsafeBytes(of: raw.remote_addr) { b in
+      IPAddress(
+        family: family, high: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
+        low: family == .inet ? 0 : b.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
+    }
+    self.init(
+      transport: transport, family: family,
+      local: Endpoint(address: local, port: raw.local_port),
+      remote: Endpoint(address: remote, port: raw.remote_port),
+      stateCode: raw.state, receiveQueue: raw.recv_q, sendQueue: raw.send_q,
+      listenBacklog: raw.has_backlog != 0 ? raw.backlog : nil, uid: raw.uid, inode: raw.inode,
+      cookie: raw.cookie, timerCode: raw.timer, timerExpiresMilliseconds: raw.expires_ms,
+      retransmits: raw.retransmits, probes: raw.probes,
+      shutdown: raw.has_shutdown != 0 ? raw.shutdown : nil)
+  }
+}
+
+/// Holds the Swift body for the C callback, with the query it filters by and the first error
+/// the body threw (the callback then returns 1 and the C loop stops at once).
+struct Sink {
+  let query: SocketQuery
+  let body: (borrowing SocketRecord) throws -> Void
+  var error: (any Error)?
+  var delivered = 0
+
+  @inline(__always)
+  mutating func deliver(_ raw: UnsafePointer<swstat_sock>) -> Int32 {
+    let record = SocketRecord(raw.pointee)
+    guard query.matches(record) else { return 0 }
+    do {
+      try body(record)
+      delivered += 1
+      return 0
+    } catch {
+      self.error = error
+      return 1
+    }
+  }
+}
+
+/// What a run through the sink left: how many records reached the body, and the first error
+/// the body threw.
+struct SinkResult {
+  var error: (any Error)?
+  var delivered: Int
+}
+
+/// Runs `call` with a C callback and context that feed `body` through a `Sink`.
+/// Returns the C result and what the sink saw.
+func withSink(
+  _ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void,
+  _ call: (swstat_sock_fn, UnsafeMutableRawPointer) -> Int32
+) -> (Int32, SinkResult) {
+  withoutActuallyEscaping(body) { body in
+    var sink = Sink(query: query, body: body)
+    let rc = withUnsafeMutablePointer(to: &sink) { ctx in
+      call({ sock, ctx in
+        // swift-format-ignore: NeverForceUnwrap
+        ctx!.assumingMemoryBound(to: Sink.self).pointee.deliver(sock)
+      }, UnsafeMutableRawPointer(ctx))
+    }
+    return (rc, SinkResult(error: sink.error, delivered: sink.delivered))
+  }
+}
+
+enum Shim {
+  /// One sock_diag dump; returns the C result code, the number of records the kernel sent
+  /// (before filtering), and the sink.
+  static func diagDump(
+    _ table: SocketTable, _ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void
+  ) -> (rc: Int32, emitted: UInt64, sink: SinkResult) {
+    var emitted: UInt64 = 0
+    let (rc, sink) = withSink(query, body) { fn, ctx in
+      swstat_diag_dump(
+        Kernel.family(table.family), Kernel.proto(table.transport),
+        query.kernelStateMask(for: table.transport), fn, ctx, &emitted)
+    }
+    return (rc, emitted, sink)
+  }
+
+  /// Decodes recorded sock_diag replies (seq and portid checks off).
+  static func diagParse(
+    _ bytes: UnsafeRawBufferPointer, _ transport: TransportProtocol, _ query: SocketQuery,
+    _ body: (borrowing SocketRecord) throws -> Void
+  ) -> (rc: Int32, sink: SinkResult, interrupted: Bool) {
+    var emitted: UInt64 = 0
+    var interrupted: Int32 = 0
+    let (rc, sink) = withSink(query, body) { fn, ctx in
+      guard let base = bytes.baseAddress else { return 0 }
+      return swstat_diag_parse(
+        base, bytes.count, Kernel.proto(transport), 0, 0, fn, ctx, &emitted, &interrupted)
+    }
+    return (rc, sink, interrupted != 0)
+  }
+
+  /// Scans an open /proc/net table to end of file.
+  static func procScan(
+    fd: FileDescriptor, _ table: SocketTable, _ query: SocketQuery,
+    _ body: (borrowing SocketRecord) throws -> Void
+  ) -> (rc: Int32, sink: SinkResult, line: Int, reason: String) {
+    var err = swstat_proc_error()
+    let (rc, sink) = withSink(query, body) { fn, ctx in
+      swstat_proc_scan(
+        fd.rawValue, Kernel.family(table.family), Kernel.proto(table.transport), fn, ctx, &err)
+    }
+    return (rc, sink, Int(err.line), reason(err))
+  }
+
+  /// Parses /proc/net text already in memory (tests and fuzzing).
+  static func procParse(
+    _ bytes: UnsafeRawBufferPointer, _ table: SocketTable, _ query: SocketQuery,
+    _ body: (borrowing SocketRecord) throws -> Void
+  ) -> (rc: Int32, sink: SinkResult, line: Int, reason: String) {
+    var err = swstat_proc_error()
+    let (rc, sink) = withSink(query, body) { fn, ctx in
+      guard let base = bytes.baseAddress else { return 0 }
+      return swstat_proc_parse(
+        base.assumingMemoryBound(to: CChar.self), bytes.count, Kernel.family(table.family),
+        Kernel.proto(table.transport), 1, fn, ctx, &err)
+    }
+    return (rc, sink, Int(err.line), reason(err))
+  }
+
+  private static func reason(_ err: swstat_proc_error) -> String {
+    withUnsafeBytes(of: err.reason) { raw in
+      let bytes = raw.prefix { $0 != 0 }
+      return String(decoding: bytes, as: UTF8.self)
+    }
+  }
+
+  /// Records one dump's raw replies into `fd` (test fixtures).
+  static func diagRecord(_ table: SocketTable, states: UInt32, fd: FileDescriptor) -> Int32 {
+    swstat_diag_record(
+      Kernel.family(table.family), Kernel.proto(table.transport), states, fd.rawValue)
+  }
+}

@@ -1,0 +1,142 @@
+import Glibc
+
+/// Which processes hold which sockets: one walk of /proc/[pid]/fd per run, matching
+/// `socket:[inode]` links (as netstat and ss do), into a hash map keyed by inode — netstat's
+/// and ss's fixed 211/256-bucket chains go quadratic at 100k sockets.
+///
+/// Processes that exit during the walk and fd folders we may not read are skipped; the latter
+/// are counted so the caller can print netstat's note.
+public struct ProcessOwners: Sendable {
+  /// One process holding one socket through one descriptor.
+  public struct Owner: Hashable, Sendable {
+    /// The process id.
+    public var pid: Int32
+    /// The descriptor number in that process.
+    public var fd: Int32
+  }
+
+  /// inode → index of its first owner in `owners` (the lowest pid: /proc lists pids in order).
+  private var firstOwner: [UInt64: Int32] = [:]
+  /// Every (inode, owner) pair found, in walk order.
+  public private(set) var owners: [(inode: UInt64, owner: Owner)] = []
+  /// pid → netstat's `PID/Program name` label (argv[0], its basename when it is a path).
+  private var labels: [Int32: [UInt8]] = [:]
+  /// pid → the process's argv[0] as netstat trims it (for structured output).
+  private var programs: [Int32: [UInt8]] = [:]
+  /// Whether some /proc/[pid]/fd could not be read (EACCES): netstat's "should be root" case.
+  public private(set) var permissionDenied = false
+
+  /// An empty map.
+  public init() {}
+
+  /// Whether no socket owner was found at all.
+  public var isEmpty: Bool { firstOwner.isEmpty }
+
+  /// The first owner of `inode`.
+  public func owner(of inode: UInt64) -> Owner? {
+    guard inode != 0, let i = firstOwner[inode] else { return nil }
+    return owners[Int(i)].owner
+  }
+
+  /// netstat's `PID/Program name` for `inode`, at most 19 bytes, or nil when no process holds it.
+  public func label(of inode: UInt64) -> [UInt8]? {
+    guard let o = owner(of: inode) else { return nil }
+    return labels[o.pid]
+  }
+
+  /// The program name (argv[0] as netstat trims it) of `pid`, when seen.
+  public func program(of pid: Int32) -> [UInt8]? { programs[pid] }
+
+  /// Walks `<procRoot>/[0-9]*/fd/*` once.
+  public static func scan(procRoot: String = "/proc") -> ProcessOwners {
+    var map = ProcessOwners()
+    map.firstOwner.reserveCapacity(1024)
+    guard let proc = opendir(procRoot) else {
+      map.permissionDenied = true
+      return map
+    }
+    defer { closedir(proc) }
+    let link = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    defer { link.deallocate() }
+    let clink = UnsafeMutableRawPointer(link).assumingMemoryBound(to: CChar.self)
+    while let entry = readdir(proc) {
+      guard let pid = numericName(entry) else { continue }
+      guard let fds = opendir("\(procRoot)/\(pid)/fd") else {
+        if errno == EACCES { map.permissionDenied = true }
+        continue  // ENOENT: the process has exited
+      }
+      let dfd = dirfd(fds)
+      var sawSocket = false
+      while let fdEntry = readdir(fds) {
+        guard let fd = numericName(fdEntry) else { continue }
+        let n = withUnsafeMutablePointer(to: &fdEntry.pointee.d_name) { name in
+          name.withMemoryRebound(to: CChar.self, capacity: 256) { cname in
+            readlinkat(dfd, cname, clink, 64)
+          }
+        }
+        guard n > 9, let inode = socketInode(link, n) else { continue }
+        if !sawSocket {
+          sawSocket = true
+          map.readProgram(pid: Int32(pid), procRoot: procRoot)
+        }
+        if map.firstOwner[inode] == nil { map.firstOwner[inode] = Int32(map.owners.count) }
+        map.owners.append((inode, Owner(pid: Int32(pid), fd: Int32(fd))))
+      }
+      closedir(fds)
+    }
+    return map
+  }
+
+  /// "socket:[12345]" → 12345.
+  @inline(__always)
+  private static func socketInode(_ link: UnsafeMutablePointer<UInt8>, _ n: Int) -> UInt64? {
+    // "socket:["
+    guard link[0] == 0x73, link[1] == 0x6f, link[2] == 0x63, link[3] == 0x6b, link[4] == 0x65,
+      link[5] == 0x74, link[6] == 0x3a, link[7] == 0x5b, link[n - 1] == 0x5d
+    else { return nil }
+    var v: UInt64 = 0
+    for i in 8..<(n - 1) {
+      let d = link[i] &- 0x30
+      guard d < 10 else { return nil }
+      v = v &* 10 &+ UInt64(d)
+    }
+    return v
+  }
+
+  @inline(__always)
+  private static func numericName(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
+    withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      var v = 0
+      var i = 0
+      while i < raw.count, raw[i] != 0 {
+        let d = raw[i] &- 0x30
+        guard d < 10, i < 10 else { return nil }
+        v = v * 10 + Int(d)
+        i += 1
+      }
+      return i == 0 ? nil : v
+    }
+  }
+
+  /// Reads argv[0] from /proc/[pid]/cmdline (511 bytes at most, as netstat); keeps its basename
+  /// when it starts with '/', and builds the label `pid/name` cut to 19 bytes.
+  private mutating func readProgram(pid: Int32, procRoot: String) {
+    var buf = [UInt8](repeating: 0, count: 512)
+    let fd = open("\(procRoot)/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+    var n = 0
+    if fd >= 0 {
+      n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 511) }
+      close(fd)
+    }
+    if n < 0 { n = 0 }
+    var argv0 = Array(buf[..<n].prefix { $0 != 0 })
+    if argv0.first == 0x2f, let slash = argv0.lastIndex(of: 0x2f) {
+      argv0 = Array(argv0[(slash + 1)...])
+    }
+    programs[pid] = argv0
+    var label = Array(String(pid).utf8)
+    label.append(0x2f)
+    label.append(contentsOf: argv0)
+    labels[pid] = Array(label.prefix(19))
+  }
+}

@@ -1,0 +1,79 @@
+/// Which sockets netstat's -l / -a split selects.
+public enum ListeningScope: Sendable {
+  /// Servers only (-l).
+  case listening
+  /// Connections only: neither -a nor -l.
+  case connected
+  /// Both (-a).
+  case all
+}
+
+/// One sock_diag table: a family and a transport protocol.
+public struct SocketTable: Hashable, Sendable {
+  /// IPv4 or IPv6.
+  public var family: AddressFamily
+  /// TCP or UDP.
+  public var transport: TransportProtocol
+  /// A table from its parts.
+  public init(family: AddressFamily, transport: TransportProtocol) {
+    self.family = family
+    self.transport = transport
+  }
+  /// The /proc/net file that holds this table ("tcp", "tcp6", "udp", "udp6").
+  public var procName: String {
+    (transport == .tcp ? "tcp" : "udp") + (family == .inet6 ? "6" : "")
+  }
+}
+
+/// What to list: protocols, families, states and netstat's server/connection split.
+/// Sources push as much of it down as they can (the state mask into `idiag_states`).
+public struct SocketQuery: Sendable {
+  /// Transports in the order netstat prints them (tcp before udp).
+  public var transports: [TransportProtocol]
+  /// Families in the order netstat prints them (IPv4 before IPv6).
+  public var families: [AddressFamily]
+  /// netstat's -l / -a split.
+  public var scope: ListeningScope
+  /// TCP states wanted, on top of `scope`.
+  public var tcpStates: StateMask
+
+  /// A query; by default every TCP and UDP socket of both families.
+  public init(
+    transports: [TransportProtocol] = [.tcp, .udp], families: [AddressFamily] = [.inet, .inet6],
+    scope: ListeningScope = .all, tcpStates: StateMask = .all
+  ) {
+    self.transports = transports
+    self.families = families
+    self.scope = scope
+    self.tcpStates = tcpStates
+  }
+
+  /// The tables to read, in netstat's order: tcp, tcp6, udp, udp6.
+  public var tables: [SocketTable] {
+    transports.flatMap { t in families.map { SocketTable(family: $0, transport: t) } }
+  }
+
+  /// The `idiag_states` mask for one table: the TCP states wanted, narrowed by the scope
+  /// (a listener is the only TCP socket with remote port 0); UDP sockets are filtered after.
+  public func kernelStateMask(for transport: TransportProtocol) -> UInt32 {
+    guard transport == .tcp else { return StateMask.all.rawValue }
+    let listen = SocketState.listen.maskBit
+    switch scope {
+    case .all: return tcpStates.rawValue
+    case .listening: return tcpStates.rawValue & listen
+    case .connected: return tcpStates.rawValue & ~listen
+    }
+  }
+
+  /// Whether a record belongs in the answer: the exact netstat test, applied after the kernel's.
+  @inline(__always)
+  public func matches(_ record: SocketRecord) -> Bool {
+    switch scope {
+    case .all: break
+    case .listening: if !record.isListening { return false }
+    case .connected: if record.isListening { return false }
+    }
+    if record.transport == .tcp && !tcpStates.contains(code: record.stateCode) { return false }
+    return true
+  }
+}

@@ -1,0 +1,76 @@
+import Glibc
+import SwstatCore
+import SwstatRender
+
+/// `swstat [-tulanpeW46]`: the netstat listing, streamed from the source to standard output.
+struct Listing {
+  let options: ListingOptions
+
+  var query: SocketQuery {
+    var transports: [TransportProtocol] = []
+    if options.tcp { transports.append(.tcp) }
+    if options.udp { transports.append(.udp) }
+    if transports.isEmpty { transports = [.tcp, .udp] }
+    var families: [AddressFamily] = []
+    if options.inet { families.append(.inet) }
+    if options.inet6 { families.append(.inet6) }
+    if families.isEmpty { families = [.inet, .inet6] }
+    return SocketQuery(transports: transports, families: families, scope: scope)
+  }
+
+  var scope: ListeningScope {
+    options.all ? .all : options.listening ? .listening : .connected
+  }
+
+  var source: any SocketSource {
+    let proc = ProcNetSource(root: options.procRoot)
+    switch options.source {
+    case .netlink: return NetlinkSource()
+    case .proc: return proc
+    case .auto:
+      let verbose = options.verbose
+      return FallbackSource(fallback: proc) { table, reason in
+        if verbose {
+          writeStderr("swstat: netlink unavailable for \(table.procName) (\(reason)); reading /proc/net\n")
+        }
+      }
+    }
+  }
+
+  var renderOptions: NetstatOptions {
+    var o = NetstatOptions()
+    o.scope = scope
+    o.wide = options.wide
+    o.numericHosts = options.numeric || options.numericHosts
+    o.numericPorts = options.numeric || options.numericPorts
+    o.numericUsers = options.numeric || options.numericUsers
+    o.extend = options.extend > 0
+    o.programs = options.programs
+    return o
+  }
+
+  func run() throws {
+    var owners: ProcessOwners? = nil
+    if options.programs {
+      let scanned = ProcessOwners.scan(procRoot: options.procRoot)
+      if scanned.permissionDenied {
+        // netstat's two notes, on stderr before the banner.
+        if scanned.isEmpty {
+          writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
+        } else {
+          writeStderr(
+            "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
+          )
+        }
+      }
+      owners = scanned
+    }
+    let out = OutputBuffer()
+    let renderer = NetstatRenderer(
+      options: renderOptions, output: out,
+      owner: owners.map { o in { o.label(of: $0) } })
+    renderer.writeHeader()
+    try source.forEach(query) { record in try renderer.write(record) }
+    try out.flush()
+  }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+
+/// Where sockets are read from.
+enum SourceChoice: String, ExpressibleByArgument, CaseIterable {
+  case auto, netlink, proc
+}
+
+/// The flags netstat users know, with netstat's meaning; they combine in one group (`-tanp`).
+struct ListingOptions: ParsableArguments {
+  @Flag(name: [.customShort("t"), .customLong("tcp")], help: "List TCP sockets.")
+  var tcp = false
+
+  @Flag(name: [.customShort("u"), .customLong("udp")], help: "List UDP sockets.")
+  var udp = false
+
+  @Flag(name: [.customShort("a"), .customLong("all")], help: "List servers and connections.")
+  var all = false
+
+  @Flag(name: [.customShort("l"), .customLong("listening")], help: "List servers only.")
+  var listening = false
+
+  @Flag(name: [.customShort("n"), .customLong("numeric")], help: "Do not resolve names.")
+  var numeric = false
+
+  @Flag(name: .customLong("numeric-hosts"), help: "Do not resolve host names.")
+  var numericHosts = false
+
+  @Flag(name: .customLong("numeric-ports"), help: "Do not resolve port names.")
+  var numericPorts = false
+
+  @Flag(name: .customLong("numeric-users"), help: "Do not resolve user names.")
+  var numericUsers = false
+
+  @Flag(
+    name: [.customShort("p"), .customLong("programs"), .customLong("program")],
+    help: "Show the PID/Program name owning each socket.")
+  var programs = false
+
+  @Flag(name: [.customShort("4"), .customLong("inet")], help: "IPv4 sockets only.")
+  var inet = false
+
+  @Flag(name: [.customShort("6"), .customLong("inet6")], help: "IPv6 sockets only.")
+  var inet6 = false
+
+  @Flag(name: [.customShort("W"), .customLong("wide")], help: "Do not truncate addresses.")
+  var wide = false
+
+  @Flag(
+    name: [.customShort("e"), .customLong("extend")],
+    help: "Show the User and Inode columns.")
+  var extend: Int
+
+  @Option(name: .customLong("source"), help: "Where to read sockets: auto, netlink or proc.")
+  var source: SourceChoice = .auto
+
+  @Option(
+    name: .customLong("proc-root"),
+    help: ArgumentHelp("Read /proc from this folder (a captured tree).", valueName: "dir"))
+  var procRoot = "/proc"
+
+  @Flag(
+    name: [.customShort("v"), .customLong("verbose")],
+    help: "Say on stderr when swstat falls back to /proc/net.")
+  var verbose = false
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Glibc
+import SwstatCore
+import SwstatRender
+
+@main
+struct Swstat: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "swstat",
+    abstract: "Print TCP and UDP sockets as netstat does, from the kernel's sock_diag interface.",
+    discussion: """
+      Without -t or -u, TCP and UDP are listed; without -a or -l, only connections (sockets \
+      that are not servers). Output matches net-tools netstat 2.10 row for row.
+      """,
+    version: "swstat 0.1.0")
+
+  @OptionGroup var options: ListingOptions
+
+  mutating func run() throws {
+    do {
+      try Listing(options: options).run()
+    } catch let error as OutputError {
+      fail(error.description)
+    } catch let error as SocketSourceError {
+      fail(error.description)
+    }
+  }
+
+  /// One line on stderr, `swstat: <what>: <why>`, and exit status 1.
+  private func fail(_ message: String) -> Never {
+    writeStderr("swstat: \(message)\n")
+    Glibc.exit(1)
+  }
+}
+
+/// Writes `text` to standard error unbuffered.
+func writeStderr(_ text: String) {
+  var text = text
+  text.withUTF8 { buf in
+    var done = 0
+    while done < buf.count {
+      let n = write(STDERR_FILENO, buf.baseAddress! + done, buf.count - done)
+      if n <= 0 { if n < 0 && errno == EINTR { continue } else { return } }
+      done += n
+    }
+  }
+}
