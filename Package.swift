@@ -23,9 +23,12 @@ let package = Package(
         "SwstatCore", "SwstatRender",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // Shared test code: the socket-state fixture, network namespaces, running commands.
+    .target(name: "SwstatTestSupport", path: "Tests/SwstatTestSupport"),
     .testTarget(
-      name: "SwstatCoreTests", dependencies: ["SwstatCore"], resources: [.copy("Fixtures")]),
+      name: "SwstatCoreTests", dependencies: ["SwstatCore", "SwstatTestSupport"],
+      exclude: ["Fixtures"]),
     .testTarget(name: "SwstatRenderTests", dependencies: ["SwstatRender"], exclude: ["Snapshots"]),
-    .testTarget(name: "swstatTests", dependencies: ["swstat"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "swstatTests", dependencies: ["swstat", "SwstatTestSupport"]),
   ]
 )

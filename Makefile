@@ -1,0 +1,54 @@
+# swstat — build, test, install. `make run` and `make test` also install the Debian packages
+# swstat needs (when run as root), so a fresh machine needs nothing else.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+SWIFT   ?= swift
+# Release builds link the Swift runtime statically: start-up is most of a small listing.
+RELEASE_FLAGS = -c release --static-swift-stdlib
+DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3
+MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
+            --local-file --troff-device=utf8 --ditroff
+
+.PHONY: all deps build run test lint bench install uninstall clean
+
+all: build
+
+# Installs the missing Debian packages with apt-get when root; otherwise names them.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "swstat needs:$$missing — run 'sudo apt-get install$$missing' or 'sudo make deps'" >&2; exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product swstat
+
+run: build
+	"$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" -tanp
+
+test: deps
+	$(SWIFT) test
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+	clang -fsyntax-only -Wall -Wextra -Werror -D_GNU_SOURCE -ISources/CSwstat/include Sources/CSwstat/*.c
+	@o=$$($(MAN_CHECK) man/swstat.8 2>&1 >/dev/null); test -z "$$o" || { echo "$$o"; exit 1; }
+
+install: build
+	install -D -m 0755 "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" \
+	  "$(DESTDIR)$(BINDIR)/swstat"
+	install -D -m 0644 man/swstat.8 "$(DESTDIR)$(MANDIR)/man8/swstat.8"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/swstat" "$(DESTDIR)$(MANDIR)/man8/swstat.8"
+
+clean:
+	rm -rf .build
