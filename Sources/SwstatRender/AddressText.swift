@@ -4,8 +4,6 @@ import SwstatCore
 /// prints with -n), written without sprintf: at 100k rows inet_ntop alone would cost more than
 /// the rest of a row.
 public enum AddressText {
-  private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
   /// Writes `address` into `out` (at least 46 bytes) and returns the length.
   /// An IPv4-mapped IPv6 address is written as inet_ntop does (`::ffff:1.2.3.4`).
   public static func write(_ address: IPAddress, into out: UnsafeMutablePointer<UInt8>) -> Int {
@@ -42,17 +40,17 @@ public enum AddressText {
   public static func writeIPv6(
     _ high: UInt64, _ low: UInt64, into out: UnsafeMutablePointer<UInt8>
   ) -> Int {
-    @inline(__always) func word(_ i: Int) -> UInt16 {
-      i < 4
-        ? UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
-        : UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * (i - 4)))
+    var words = SIMD8<UInt16>()
+    for i in 0..<4 {
+      words[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
+      words[i + 4] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
     }
     var bestBase = -1
     var bestLen = 0
     var curBase = -1
     var curLen = 0
     for i in 0..<8 {
-      if word(i) == 0 {
+      if words[i] == 0 {
         if curBase == -1 {
           curBase = i
           curLen = 1
@@ -72,11 +70,12 @@ public enum AddressText {
       bestLen = curLen
     }
     if bestBase != -1 && bestLen < 2 { bestBase = -1 }
+    let bestEnd = bestBase == -1 ? -1 : bestBase + bestLen
 
     var n = 0
     var i = 0
     while i < 8 {
-      if bestBase != -1 && i >= bestBase && i < bestBase + bestLen {
+      if i >= bestBase && i < bestEnd {
         if i == bestBase {
           out[n] = 0x3a
           n += 1
@@ -88,26 +87,60 @@ public enum AddressText {
         out[n] = 0x3a
         n += 1
       }
-      if i == 6 && bestBase == 0 && (bestLen == 6 || (bestLen == 5 && word(5) == 0xffff)) {
-        n += writeIPv4(UInt32(truncatingIfNeeded: low), into: out + n)
-        return n
+      if i == 6 && bestBase == 0 && (bestLen == 6 || (bestLen == 5 && words[5] == 0xffff)) {
+        return n + writeIPv4(UInt32(truncatingIfNeeded: low), into: out + n)
       }
-      let w = word(i)
-      var started = false
-      for shift in stride(from: 12, through: 0, by: -4) {
-        let d = Int((w >> UInt16(shift)) & 0xf)
-        if d != 0 || started || shift == 0 {
-          out[n] = hexDigits[d]
-          n += 1
-          started = true
-        }
+      let w = words[i]
+      // "%x": no leading zeros.
+      var shift: UInt16 = w >= 0x1000 ? 12 : w >= 0x100 ? 8 : w >= 0x10 ? 4 : 0
+      while true {
+        let d = UInt8(truncatingIfNeeded: (w >> shift) & 0xf)
+        out[n] = d < 10 ? 0x30 &+ d : 0x57 &+ d
+        n += 1
+        if shift == 0 { break }
+        shift -= 4
       }
       i += 1
     }
-    if bestBase != -1 && bestBase + bestLen == 8 {
+    if bestEnd == 8 {
       out[n] = 0x3a
       n += 1
     }
+    return n
+  }
+}
+
+/// The numeric text of recently seen addresses: a listing repeats a few local addresses (and
+/// often a few peers) thousands of times, so a small direct-mapped cache saves formatting them.
+final class AddressTextCache {
+  private static let slots = 256
+  private static let slotSize = 64  // 16 key + 1 family + 1 length + text (46 at most)
+  private let storage = UnsafeMutableRawPointer.allocate(
+    byteCount: slots * slotSize, alignment: 8)
+
+  init() { storage.initializeMemory(as: UInt8.self, repeating: 0, count: Self.slots * Self.slotSize) }
+  deinit { storage.deallocate() }
+
+  @inline(__always)
+  func text(of a: IPAddress, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    var h = a.high ^ (a.low &* 0x9E37_79B9_7F4A_7C15)
+    h ^= h >> 29
+    let slot = storage + Int(truncatingIfNeeded: (h &* 0xBF58_476D_1CE4_E5B9) >> 56) * Self.slotSize
+    let family = a.family.rawValue
+    let len = Int(slot.load(fromByteOffset: 17, as: UInt8.self))
+    if len != 0 && slot.load(as: UInt64.self) == a.high
+      && slot.load(fromByteOffset: 8, as: UInt64.self) == a.low
+      && slot.load(fromByteOffset: 16, as: UInt8.self) == family
+    {
+      UnsafeMutableRawPointer(out).copyMemory(from: slot + 18, byteCount: len)
+      return len
+    }
+    let n = AddressText.write(a, into: out)
+    slot.storeBytes(of: a.high, as: UInt64.self)
+    slot.storeBytes(of: a.low, toByteOffset: 8, as: UInt64.self)
+    slot.storeBytes(of: family, toByteOffset: 16, as: UInt8.self)
+    slot.storeBytes(of: UInt8(n), toByteOffset: 17, as: UInt8.self)
+    (slot + 18).copyMemory(from: out, byteCount: n)
     return n
   }
 }

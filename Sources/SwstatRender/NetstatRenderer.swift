@@ -30,9 +30,9 @@ public final class NetstatRenderer {
   private let out: OutputBuffer
   private let resolver: NameResolver
   private let owner: ((UInt64) -> [UInt8]?)?
-  // Scratch space for one endpoint: address text at 0, port text at `portOffset`.
-  private let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 2048)
-  private let portOffset = 1024
+  // Scratch space for one port's text.
+  private let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 128)
+  private let addressCache = AddressTextCache()
 
   /// netstat's widest address column without -W, and the `short_len` of `addr_do_one`.
   static let addressWidth = 23
@@ -67,51 +67,75 @@ public final class NetstatRenderer {
 
   /// One row.
   @inline(__always)
-  public func write(_ r: borrowing SocketRecord) throws(OutputError) {
-    let proto: StaticString =
-      switch (r.transport, r.family) {
-      case (.tcp, .inet): "tcp   "
-      case (.tcp, .inet6): "tcp6  "
-      case (.udp, .inet): "udp   "
-      case (.udp, .inet6): "udp6  "
-      }
-    out.append(proto)
-    out.appendDecimal(UInt64(r.receiveQueue), width: 6)
-    out.append(0x20)
-    out.appendDecimal(UInt64(r.sendQueue), width: 6)
-    out.append(0x20)
-    writeEndpoint(r.local, r.transport)
-    out.append(0x20)
-    writeEndpoint(r.remote, r.transport)
-    out.append(0x20)
-    NetstatStateName.withName(of: r) { out.appendPadded($0, width: 11) }
+  public func write(_ r: SocketRecord) throws(OutputError) {
+    let start = try out.reserveRow()
+    var c = RowCursor(start)
+    if r.receiveQueue == 0 && r.sendQueue == 0 {
+      // The common row start in one copy.
+      let head: StaticString =
+        switch (r.transport, r.family) {
+        case (.tcp, .inet): "tcp        0      0 "
+        case (.tcp, .inet6): "tcp6       0      0 "
+        case (.udp, .inet): "udp        0      0 "
+        case (.udp, .inet6): "udp6       0      0 "
+        }
+      c.put(head)
+    } else {
+      let proto: StaticString =
+        switch (r.transport, r.family) {
+        case (.tcp, .inet): "tcp   "
+        case (.tcp, .inet6): "tcp6  "
+        case (.udp, .inet): "udp   "
+        case (.udp, .inet6): "udp6  "
+        }
+      c.put(proto)
+      c.decimal(UInt64(r.receiveQueue), width: 6)
+      c.put(0x20)
+      c.decimal(UInt64(r.sendQueue), width: 6)
+      c.put(0x20)
+    }
+    writeEndpoint(r.local, r.transport, &c)
+    c.put(0x20)
+    writeEndpoint(r.remote, r.transport, &c)
+    c.put(0x20)
+    let stateStart = c.p
+    NetstatStateName.withName(of: r) { c.put($0) }
+    c.pad(from: stateStart, to: 11)
     if options.extend {
-      out.append(0x20)
+      c.put(0x20)
+      let userStart = c.p
       if !options.numericUsers, let name = resolver.userName(uid: r.uid) {
-        name.withUnsafeBytes { out.appendPadded($0, width: 10) }
+        c.put(name, limit: 256)
       } else {
-        out.appendDecimalLeft(UInt64(r.uid), width: 10)
+        c.decimal(UInt64(r.uid))
       }
-      out.append(0x20)
-      out.appendDecimalLeft(r.inode, width: 10)
+      c.pad(from: userStart, to: 10)
+      c.put(0x20)
+      let inodeStart = c.p
+      c.decimal(r.inode)
+      c.pad(from: inodeStart, to: 10)
     }
     if options.programs {
-      out.append(0x20)
+      c.put(0x20)
       if let label = owner?(r.inode) {
-        label.withUnsafeBytes { out.appendPadded($0, width: 20) }
+        let labelStart = c.p
+        c.put(label, limit: 64)
+        c.pad(from: labelStart, to: 20)
       } else {
-        out.append("-                   ")
+        c.put("-                   ")
       }
     }
-    out.append(0x0a)
-    try out.endRow()
+    c.put(0x0a)
+    out.commitRow(c.p)
   }
 
   /// `addr_do_one`: "address:port", cut to 23 columns unless -W, padded to 23.
   @inline(__always)
-  private func writeEndpoint(_ ep: Endpoint, _ transport: TransportProtocol) {
-    let addrLen = addressText(ep.address, into: scratch)
-    let port = scratch + portOffset
+  private func writeEndpoint(
+    _ ep: Endpoint, _ transport: TransportProtocol, _ c: inout RowCursor
+  ) {
+    // The port first, into scratch: its length decides how much of the address is kept.
+    let port = scratch
     var portLen: Int
     if ep.port == 0 {
       port[0] = 0x2a  // "*": get_sname prints port 0 so even with -n
@@ -120,20 +144,25 @@ public final class NetstatRenderer {
       let name = resolver.serviceName(port: ep.port, transport: transport)
     {
       portLen = min(name.count, 64)
-      name.withUnsafeBytes { port.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: portLen) }
+      name.withUnsafeBytes {
+        UnsafeMutableRawPointer(port).copyMemory(from: $0.baseAddress!, byteCount: portLen)
+      }
     } else {
-      portLen = writeDecimal(UInt64(ep.port), into: port)
+      var pc = RowCursor(port)
+      pc.decimal(UInt64(ep.port))
+      portLen = pc.p - port
     }
-    var a = addrLen
+    let start = c.p
+    var a = addressText(ep.address, into: start)
     var p = portLen
     if !options.wide && a + p > Self.shortLength {
       p = min(p, Self.shortLength - 4)
       a = min(a, Self.shortLength - p)
     }
-    out.append(UnsafeRawBufferPointer(start: scratch, count: a))
-    out.append(0x3a)
-    out.append(UnsafeRawBufferPointer(start: port, count: p))
-    out.append(repeating: 0x20, count: Self.addressWidth - (a + 1 + p))
+    c.p = start + a
+    c.put(0x3a)
+    c.put(UnsafeRawBufferPointer(start: port, count: p))
+    c.pad(from: start, to: Self.addressWidth)
   }
 
   @inline(__always)
@@ -143,33 +172,14 @@ public final class NetstatRenderer {
         // net-tools fix_v4_address: a v4-mapped address prints as plain IPv4, even with -n.
         return AddressText.writeIPv4(UInt32(truncatingIfNeeded: address.low), into: buf)
       }
-      return AddressText.write(address, into: buf)
+      return addressCache.text(of: address, into: buf)
     }
     let name =
       address.family == .inet
       ? resolver.hostName(ipv4: address.ipv4) : resolver.hostName(ipv6: address)
     let n = min(name.count, 1000)
-    name.withUnsafeBytes { buf.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: n) }
-    return n
-  }
-
-  @inline(__always)
-  private func writeDecimal(_ value: UInt64, into buf: UnsafeMutablePointer<UInt8>) -> Int {
-    var v = value
-    var n = 0
-    repeat {
-      buf[n] = UInt8(truncatingIfNeeded: 0x30 &+ v % 10)
-      v /= 10
-      n += 1
-    } while v != 0
-    var i = 0
-    var j = n - 1
-    while i < j {
-      let t = buf[i]
-      buf[i] = buf[j]
-      buf[j] = t
-      i += 1
-      j -= 1
+    name.withUnsafeBytes {
+      if n > 0 { UnsafeMutableRawPointer(buf).copyMemory(from: $0.baseAddress!, byteCount: n) }
     }
     return n
   }

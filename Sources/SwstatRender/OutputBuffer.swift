@@ -110,6 +110,23 @@ public final class OutputBuffer {
     append(repeating: 0x20, count: width - (count - start))
   }
 
+  /// Room for one row, written straight into the buffer: at least `rowReserve` bytes from the
+  /// returned pointer. Hand the end back to `commitRow(_:)`.
+  @inline(__always)
+  public func reserveRow() throws(OutputError) -> UnsafeMutablePointer<UInt8> {
+    if capacity - count < rowReserve { try flush() }
+    return storage + count
+  }
+
+  /// Keeps the bytes written since `reserveRow()`, up to `end`.
+  @inline(__always)
+  public func commitRow(_ end: UnsafeMutablePointer<UInt8>) {
+    count = end - storage
+  }
+
+  /// The most a row written through `reserveRow()` may take.
+  public var rowCapacity: Int { rowReserve }
+
   /// Ends a row: writes the buffer out when less than a row's worth of room is left, so every
   /// write(2) carries whole rows.
   @inline(__always)

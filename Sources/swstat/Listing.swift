@@ -19,7 +19,10 @@ struct Listing {
   }
 
   var scope: ListeningScope {
-    options.all ? .all : options.listening ? .listening : .connected
+    // A count covers servers too unless -l narrows it: a table whose LISTEN row is always zero
+    // would only mislead.
+    options.all || (options.count && !options.listening)
+      ? .all : options.listening ? .listening : .connected
   }
 
   var source: any SocketSource {
@@ -50,6 +53,7 @@ struct Listing {
   }
 
   func run() throws {
+    if options.count { return try runCount() }
     var owners: ProcessOwners? = nil
     if options.programs {
       let scanned = ProcessOwners.scan(procRoot: options.procRoot)
@@ -71,6 +75,16 @@ struct Listing {
       owner: owners.map { o in { o.label(of: $0) } })
     renderer.writeHeader()
     try source.forEach(query) { record in try renderer.write(record) }
+    try out.flush()
+  }
+
+  /// `--count`: tallies straight from the dump, then one small table.
+  func runCount() throws {
+    let q = query
+    var counts = StateCounts(tables: q.tables)
+    try source.forEach(q) { counts.add($0) }
+    let out = OutputBuffer()
+    CountRenderer.write(counts, to: out)
     try out.flush()
   }
 }

@@ -50,6 +50,11 @@ struct ListingOptions: ParsableArguments {
     help: "Show the User and Inode columns.")
   var extend: Int
 
+  @Flag(
+    name: .customLong("count"),
+    help: "Print sockets per state and table instead of rows (servers included unless -l).")
+  var count = false
+
   @Option(name: .customLong("source"), help: "Where to read sockets: auto, netlink or proc.")
   var source: SourceChoice = .auto
 
