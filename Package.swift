@@ -1,6 +1,13 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// The per-socket path runs 100k times a listing: dynamic exclusivity checks on the output
+// buffer's and renderer's stored properties cost about a tenth of its instructions (callgrind).
+// Both targets are single-threaded on that path and the checks stay on in debug builds.
+let hotPath: [SwiftSetting] = [
+  .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
   name: "swstat",
   products: [.executable(name: "swstat", targets: ["swstat"])],
@@ -15,8 +22,9 @@ let package = Package(
     .target(name: "CSwstat", dependencies: ["CLibMNL"], cSettings: [.define("_GNU_SOURCE")]),
     .target(
       name: "SwstatCore",
-      dependencies: ["CSwstat", .product(name: "SystemPackage", package: "swift-system")]),
-    .target(name: "SwstatRender", dependencies: ["SwstatCore"]),
+      dependencies: ["CSwstat", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: hotPath),
+    .target(name: "SwstatRender", dependencies: ["SwstatCore"], swiftSettings: hotPath),
     .executableTarget(
       name: "swstat",
       dependencies: [
