@@ -29,8 +29,10 @@ public struct ProcessOwners: Sendable {
   /// An empty map.
   public init() {}
 
-  /// Whether no socket owner was found at all.
-  public var isEmpty: Bool { firstOwner.isEmpty }
+  /// Whether no socket of any process could be seen at all (netstat's "No info could be read"
+  /// case), wanted or not.
+  public var isEmpty: Bool { !sawSocket }
+  private var sawSocket = false
 
   /// The first owner of `inode`.
   public func owner(of inode: UInt64) -> Owner? {
@@ -47,9 +49,12 @@ public struct ProcessOwners: Sendable {
   /// The program name (argv[0] as netstat trims it) of `pid`, when seen.
   public func program(of pid: Int32) -> [UInt8]? { programs[pid] }
 
-  /// Walks `<procRoot>/[0-9]*/fd/*` once.
-  public static func scan(procRoot: String = "/proc") -> ProcessOwners {
+  /// Walks `<procRoot>/[0-9]*/fd/*` once. With `wanted`, only those inodes are recorded and the
+  /// walk of fd folders stops once every one of them is found (the remaining pids are only
+  /// opened, to learn whether some are unreadable, for netstat's note).
+  public static func scan(procRoot: String = "/proc", wanted: Set<UInt64>? = nil) -> ProcessOwners {
     var map = ProcessOwners()
+    var missing = wanted?.count ?? Int.max
     map.firstOwner.reserveCapacity(1024)
     guard let proc = opendir(procRoot) else {
       map.permissionDenied = true
@@ -65,8 +70,13 @@ public struct ProcessOwners: Sendable {
         if errno == EACCES { map.permissionDenied = true }
         continue  // ENOENT: the process has exited
       }
+      if missing == 0 {
+        closedir(fds)
+        if map.permissionDenied { break }
+        continue
+      }
       let dfd = dirfd(fds)
-      var sawSocket = false
+      var pidHasSocket = false
       while let fdEntry = readdir(fds) {
         guard let fd = numericName(fdEntry) else { continue }
         let n = withUnsafeMutablePointer(to: &fdEntry.pointee.d_name) { name in
@@ -75,8 +85,13 @@ public struct ProcessOwners: Sendable {
           }
         }
         guard n > 9, let inode = socketInode(link, n) else { continue }
-        if !sawSocket {
-          sawSocket = true
+        map.sawSocket = true
+        if let wanted {
+          guard wanted.contains(inode) else { continue }
+          if map.firstOwner[inode] == nil { missing -= 1 }
+        }
+        if !pidHasSocket {
+          pidHasSocket = true
           map.readProgram(pid: Int32(pid), procRoot: procRoot)
         }
         if map.firstOwner[inode] == nil { map.firstOwner[inode] = Int32(map.owners.count) }
@@ -138,5 +153,42 @@ public struct ProcessOwners: Sendable {
     label.append(0x2f)
     label.append(contentsOf: argv0)
     labels[pid] = Array(label.prefix(19))
+  }
+}
+
+/// A walk of /proc/[pid]/fd on a thread of its own, so that it overlaps the kernel dump on a
+/// second core; `join()` waits for it and hands over the map.
+public final class BackgroundOwnerScan: @unchecked Sendable {
+  private var thread = pthread_t()
+  private var result = ProcessOwners()
+  private let procRoot: String
+  private var started = false
+
+  /// Starts the walk of `<procRoot>/[0-9]*/fd`.
+  public init(procRoot: String = "/proc") {
+    self.procRoot = procRoot
+    let context = Unmanaged.passRetained(self).toOpaque()
+    started =
+      pthread_create(
+        &thread, nil,
+        { raw in
+          // swift-format-ignore: NeverForceUnwrap
+          let scan = Unmanaged<BackgroundOwnerScan>.fromOpaque(raw!).takeRetainedValue()
+          scan.result = ProcessOwners.scan(procRoot: scan.procRoot)
+          return nil
+        }, context) == 0
+    if !started {
+      Unmanaged<BackgroundOwnerScan>.fromOpaque(context).release()
+      result = ProcessOwners.scan(procRoot: procRoot)
+    }
+  }
+
+  /// Waits for the walk and returns what it found.
+  public func join() -> ProcessOwners {
+    if started {
+      pthread_join(thread, nil)
+      started = false
+    }
+    return result
   }
 }

@@ -54,27 +54,51 @@ struct Listing {
 
   func run() throws {
     if options.count { return try runCount() }
-    var owners: ProcessOwners? = nil
-    if options.programs {
-      let scanned = ProcessOwners.scan(procRoot: options.procRoot)
-      if scanned.permissionDenied {
-        // netstat's two notes, on stderr before the banner.
-        if scanned.isEmpty {
-          writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
-        } else {
-          writeStderr(
-            "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
-          )
-        }
+    guard options.programs else {
+      // The plain listing streams: each row is written as its record arrives.
+      let out = OutputBuffer()
+      let renderer = NetstatRenderer(options: renderOptions, output: out)
+      renderer.writeHeader()
+      try source.forEach(query) { record in try renderer.write(record) }
+      return try out.flush()
+    }
+    // -p: rows need their owners, so the records wait for the walk of /proc/[pid]/fd.
+    var records: [SocketRecord] = []
+    let owners: ProcessOwners
+    if scope == .listening {
+      // Few sockets: dump first, then walk only until each wanted inode is found.
+      var wanted = Set<UInt64>()
+      try source.forEach(query) {
+        records.append(copy $0)
+        if $0.inode != 0 { wanted.insert($0.inode) }
       }
-      owners = scanned
+      owners = ProcessOwners.scan(procRoot: options.procRoot, wanted: wanted)
+    } else {
+      // The whole table: the walk runs on a second core while the kernel dumps.
+      let scan = BackgroundOwnerScan(procRoot: options.procRoot)
+      do {
+        try source.forEach(query) { records.append(copy $0) }
+      } catch {
+        _ = scan.join()
+        throw error
+      }
+      owners = scan.join()
+    }
+    if owners.permissionDenied {
+      // netstat's two notes, on stderr before the banner.
+      if owners.isEmpty {
+        writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
+      } else {
+        writeStderr(
+          "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
+        )
+      }
     }
     let out = OutputBuffer()
     let renderer = NetstatRenderer(
-      options: renderOptions, output: out,
-      owner: owners.map { o in { o.label(of: $0) } })
+      options: renderOptions, output: out, owner: { owners.label(of: $0) })
     renderer.writeHeader()
-    try source.forEach(query) { record in try renderer.write(record) }
+    for record in records { try renderer.write(record) }
     try out.flush()
   }
 
