@@ -4,7 +4,7 @@ import SwstatRender
 
 /// `swstat [-tulanpeW46]`: the netstat listing, streamed from the source to standard output.
 struct Listing {
-  let options: ListingOptions
+  let options: ListingConfig
 
   var query: SocketQuery {
     var transports: [TransportProtocol] = []

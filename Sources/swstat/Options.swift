@@ -67,4 +67,13 @@ struct ListingOptions: ParsableArguments {
     name: [.customShort("v"), .customLong("verbose")],
     help: "Say on stderr when swstat falls back to /proc/net.")
   var verbose = false
+
+  /// The plain settings these flags resolve to.
+  var config: ListingConfig {
+    ListingConfig(
+      tcp: tcp, udp: udp, all: all, listening: listening, numeric: numeric,
+      numericHosts: numericHosts, numericPorts: numericPorts, numericUsers: numericUsers,
+      programs: programs, inet: inet, inet6: inet6, wide: wide, extend: extend, count: count,
+      source: source, procRoot: procRoot, verbose: verbose)
+  }
 }

@@ -3,7 +3,38 @@ import Glibc
 import SwstatCore
 import SwstatRender
 
+/// The entry point: the common flag groups skip ArgumentParser (see `FastArguments`); the rest,
+/// help and every error go through it.
 @main
+enum Main {
+  static func main() {
+    if let config = FastArguments.parse(CommandLine.arguments.dropFirst()) {
+      execute(config)
+    } else {
+      Swstat.main()
+    }
+  }
+}
+
+/// Runs a listing; a runtime failure becomes one line `swstat: <what>: <why>` and exit status 1.
+func execute(_ config: ListingConfig) {
+  do {
+    try Listing(options: config).run()
+  } catch let error as OutputError {
+    fail(error.description)
+  } catch let error as SocketSourceError {
+    fail(error.description)
+  } catch {
+    fail("\(error)")
+  }
+}
+
+/// One line on stderr, `swstat: <what>`, and exit status 1.
+func fail(_ message: String) -> Never {
+  writeStderr("swstat: \(message)\n")
+  Glibc.exit(1)
+}
+
 struct Swstat: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swstat",
@@ -17,19 +48,7 @@ struct Swstat: ParsableCommand {
   @OptionGroup var options: ListingOptions
 
   mutating func run() throws {
-    do {
-      try Listing(options: options).run()
-    } catch let error as OutputError {
-      fail(error.description)
-    } catch let error as SocketSourceError {
-      fail(error.description)
-    }
-  }
-
-  /// One line on stderr, `swstat: <what>: <why>`, and exit status 1.
-  private func fail(_ message: String) -> Never {
-    writeStderr("swstat: \(message)\n")
-    Glibc.exit(1)
+    execute(options.config)
   }
 }
 

@@ -1,0 +1,52 @@
+import Testing
+
+@testable import swstat
+
+/// The fast path and ArgumentParser read every vector the fast path accepts the same way, and
+/// the fast path refuses whatever ArgumentParser refuses.
+@Suite struct FastArgumentsTests {
+  static let letters = Array("tualnp46Wev")
+  static let longs = [
+    "--tcp", "--udp", "--all", "--listening", "--numeric", "--numeric-hosts", "--numeric-ports",
+    "--numeric-users", "--programs", "--program", "--inet", "--inet6", "--wide", "--extend",
+    "--count", "--verbose",
+  ]
+
+  func check(_ v: [String]) {
+    let fast = FastArguments.parse(v[...])
+    let slow = try? Swstat.parse(v)
+    if let fast {
+      #expect(slow?.options.config == fast, "\(v)")
+    }
+  }
+
+  /// Every subset of the short letters as one group; every seventh also as separate flags and
+  /// reversed (each parse through ArgumentParser costs milliseconds in a debug build).
+  @Test func shortGroups() {
+    for mask in 1..<(1 << Self.letters.count) {
+      let chosen = Self.letters.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
+      check(["-" + String(chosen)])
+      if mask % 7 == 0 {
+        check(chosen.map { "-\($0)" })
+        check(["-" + String(chosen.reversed())])
+      }
+    }
+  }
+
+  /// Long flags alone, in pairs, and mixed with groups; repeats and unknowns.
+  @Test func longFlags() {
+    for a in Self.longs {
+      check([a])
+      check(["-tan", a])
+      for b in Self.longs { check([a, b]) }
+    }
+    for v in [["-tt"], ["-ee"], ["--extend", "-e"], ["-x"], ["--bogus"], ["-"], ["--"], ["tan"],
+      ["--source", "proc"], ["-tan", "--source=proc"], ["--help"], ["-h"], ["--version"], []]
+    {
+      check(v)
+    }
+    #expect(FastArguments.parse(["--source", "proc"]) == nil)
+    #expect(FastArguments.parse(["-h"]) == nil)
+    #expect(FastArguments.parse(["--help"]) == nil)
+  }
+}
