@@ -42,6 +42,28 @@ lint:
 	clang -fsyntax-only -Wall -Wextra -Werror -D_GNU_SOURCE -ISources/CSwstat/include Sources/CSwstat/*.c
 	@o=$$($(MAN_CHECK) man/swstat.8 2>&1 >/dev/null); test -z "$$o" || { echo "$$o"; exit 1; }
 
+# Benchmark (issue 8): creates loopback socket loads (127.0.0.x and ::1 only) and times swstat
+# against ss, netstat and the bare sock_diag and /proc floors, round by round; prints the table
+# and writes JSON. BENCH_SIZES: socket totals, comma-separated; BENCH_RUNS: rounds per
+# comparison; BENCH_JSON: results file (bench-results/ is git-ignored); BENCH_FLAGS: more
+# swstat-bench options (see `swstat-bench --help`). Takes a few minutes at 100k.
+BENCH_SIZES ?= 1000,10000,100000
+BENCH_RUNS  ?= 15
+BENCH_JSON  ?= bench-results/latest.json
+BENCH_FLAGS ?=
+
+# The two floors are plain C built with cc, as small and quick to start as a floor should be
+# (built by SwiftPM they would carry the Swift runtime).
+BENCH_BIN = .build/bench-floors
+bench: deps
+	for p in swstat swstat-bench; do $(SWIFT) build $(RELEASE_FLAGS) --product $$p || exit 1; done
+	mkdir -p $(BENCH_BIN)
+	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-diagdump Sources/swstat-diagdump/diagdump.c
+	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-procparse Sources/swstat-procparse/procparse.c
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	"$$bin/swstat-bench" --swstat "$$bin/swstat" --helpers $(BENCH_BIN) --sizes $(BENCH_SIZES) \
+	  --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_FLAGS)
+
 install: build
 	install -D -m 0755 "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" \
 	  "$(DESTDIR)$(BINDIR)/swstat"

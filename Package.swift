@@ -42,5 +42,8 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(name: "SwstatRenderTests", dependencies: ["SwstatRender"], exclude: ["Snapshots"]),
     .testTarget(name: "swstatTests", dependencies: ["swstat", "SwstatTestSupport"]),
+    // `make bench`: times swstat beside ss, netstat and two C floors (Sources/swstat-diagdump,
+    // Sources/swstat-procparse, built with cc by the Makefile) at 1k-100k loopback sockets.
+    .executableTarget(name: "swstat-bench"),
   ]
 )

@@ -115,15 +115,20 @@ static int fail(swstat_proc_error *err, uint64_t line, const char *reason) {
     return -EBADMSG;
 }
 
-static int parse_line(const char *p, const char *end, uint8_t family, uint8_t protocol,
-                      swstat_sock *s, uint64_t line, swstat_proc_error *err) {
+// A line that failed to parse: too few fields is the likelier story, so say that when it is
+// true; else the field-specific reason already in `err`.
+static int reject(const char *p, const char *end, uint64_t line, swstat_proc_error *err) {
     size_t fields = count_fields(p, end);
     if (fields < MIN_FIELDS) {
         err->line = line;
         snprintf(err->reason, sizeof(err->reason), "expected at least %d fields, found %zu",
                  MIN_FIELDS, fields);
-        return -EBADMSG;
     }
+    return -EBADMSG;
+}
+
+static int parse_line(const char *p, const char *end, uint8_t family, uint8_t protocol,
+                      swstat_sock *s, uint64_t line, swstat_proc_error *err) {
     cursor c = {p, end};
     uint64_t v;
     int64_t d;
@@ -174,11 +179,22 @@ static int parse_line(const char *p, const char *end, uint8_t family, uint8_t pr
     return 0;
 }
 
+static int parse_lines(const char *buf, size_t len, uint8_t family, uint8_t protocol,
+                       uint64_t *next_line, swstat_sock_fn fn, void *ctx, swstat_proc_error *err);
+
 int swstat_proc_parse(const char *buf, size_t len, uint8_t family, uint8_t protocol,
                       uint64_t first_line, swstat_sock_fn fn, void *ctx, swstat_proc_error *err) {
+    uint64_t line = first_line;
+    return parse_lines(buf, len, family, protocol, &line, fn, ctx, err);
+}
+
+// Parses whole lines; `*next_line` moves past each one, so a scan carries the count along.
+static int parse_lines(const char *buf, size_t len, uint8_t family, uint8_t protocol,
+                       uint64_t *next_line, swstat_sock_fn fn, void *ctx, swstat_proc_error *err) {
     if (family != AF_INET && family != AF_INET6) return fail(err, 0, "bad address family");
     const char *p = buf, *end = buf + len;
-    uint64_t line = first_line;
+    uint64_t line = *next_line;
+    int rc = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl ? nl : end;
@@ -186,18 +202,26 @@ int swstat_proc_parse(const char *buf, size_t len, uint8_t family, uint8_t proto
             // The header ("  sl  local_address rem_address ..."): check it is one.
             const char *q = p;
             while (q < eol && is_space(*q)) q++;
-            if (eol - q < 2 || q[0] != 's' || q[1] != 'l')
-                return fail(err, line, "expected the header line (sl local_address ...)");
+            if (eol - q < 2 || q[0] != 's' || q[1] != 'l') {
+                rc = fail(err, line, "expected the header line (sl local_address ...)");
+                break;
+            }
         } else if (eol > p) {
             swstat_sock s;
-            int rc = parse_line(p, eol, family, protocol, &s, line, err);
-            if (rc < 0) return rc;
-            if (fn(&s, ctx) != 0) return 2;
+            if (parse_line(p, eol, family, protocol, &s, line, err) < 0) {
+                rc = reject(p, eol, line, err);
+                break;
+            }
+            if (fn(&s, ctx) != 0) {
+                rc = 2;
+                break;
+            }
         }
         line++;
         p = nl ? nl + 1 : end;
     }
-    return 0;
+    *next_line = line;
+    return rc;
 }
 
 int swstat_proc_scan(int fd, uint8_t family, uint8_t protocol, swstat_sock_fn fn, void *ctx,
@@ -220,15 +244,14 @@ int swstat_proc_scan(int fd, uint8_t family, uint8_t protocol, swstat_sock_fn fn
             continue;
         }
         size_t upto = (size_t)(last - buf) + 1;
-        int rc = swstat_proc_parse(buf, upto, family, protocol, line, fn, ctx, err);
+        int rc = parse_lines(buf, upto, family, protocol, &line, fn, ctx, err);
         if (rc != 0) return rc;
-        for (size_t i = 0; i < upto; i++) line += buf[i] == '\n';
         memmove(buf, buf + upto, held - upto);
         held -= upto;
     }
     if (held > 0) {
         // A last line without its newline.
-        return swstat_proc_parse(buf, held, family, protocol, line, fn, ctx, err);
+        return parse_lines(buf, held, family, protocol, &line, fn, ctx, err);
     }
     if (line == 1) return fail(err, 1, "empty file: expected the header line");
     return 0;

@@ -1,0 +1,40 @@
+import Glibc
+
+/// `swstat-bench`: times swstat against ss, netstat and the kernel floors on a loopback socket
+/// load it creates itself. Two hidden subcommands run in child processes of the benchmark:
+/// `hold` (one socket-holding worker, `SocketHolder`) and `spawn` (times one command,
+/// `TimedSpawn`); they are dispatched before anything else so those processes stay small.
+@main
+enum BenchMain {
+  static func main() {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch arguments.first {
+    case "spawn": TimedSpawn.main(Array(arguments.dropFirst()))
+    case "hold": SocketHolder.main(Array(arguments.dropFirst()))
+    default: break
+    }
+    let options: BenchOptions
+    do {
+      options = try BenchOptions.parse(arguments)
+    } catch let error as BenchOptions.UsageError {
+      if case .help = error {
+        print(BenchOptions.usage)
+        exit(0)
+      }
+      writeError("\(error)\n\(BenchOptions.usage)")
+      exit(64)
+    } catch {
+      writeError("swstat-bench: \(error)")
+      exit(1)
+    }
+    do {
+      try BenchRun(options: options).run()
+    } catch {
+      writeError("swstat-bench: \(error)")
+      exit(1)
+    }
+  }
+}
+
+/// Writes one line on stderr, unbuffered (progress and errors).
+func writeError(_ line: String) { writeLine(line, to: 2) }

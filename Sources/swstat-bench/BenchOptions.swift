@@ -1,0 +1,86 @@
+import Glibc
+
+/// The benchmark's command line (hand-parsed: only the `swstat` target uses ArgumentParser).
+struct BenchOptions {
+  /// Total socket counts to create, one load after the other.
+  var sizes = [1000, 10000, 100000]
+  /// Rounds per comparison group; each round runs every command of the group once.
+  var runs = 15
+  /// The swstat binary under test.
+  var swstat = ".build/release/swstat"
+  /// Where swstat-diagdump and swstat-procparse are; nil: next to this executable.
+  var helpers: String?
+  /// Where the JSON results go.
+  var jsonPath = "bench-results/latest.json"
+  /// Longest a single timed command may run before it is killed.
+  var commandTimeoutSeconds = 120
+  /// Longest a socket-holding worker may take to create its share.
+  var createTimeoutSeconds = 180
+
+  enum UsageError: Error, CustomStringConvertible {
+    case help
+    case bad(String)
+    var description: String {
+      switch self {
+      case .help: "help"
+      case .bad(let message): "swstat-bench: \(message)"
+      }
+    }
+  }
+
+  static let usage = """
+    USAGE: swstat-bench [--sizes N,N,...] [--runs N] [--swstat PATH] [--json PATH]
+                        [--helpers DIR] [--command-timeout S] [--create-timeout S]
+
+    Creates loopback TCP sockets (127.0.0.x and ::1 only) in worker processes, then times
+    swstat against ss, netstat and the bare sock_diag and /proc floors, interleaved round by
+    round, and prints medians, peak RSS and the ratios against their targets.
+
+    OPTIONS:
+      --sizes N,N,...      Socket totals to test (default: 1000,10000,100000).
+      --runs N             Rounds per comparison (default: 15).
+      --swstat PATH        The swstat binary to test (default: .build/release/swstat).
+      --json PATH          Where to write the results (default: bench-results/latest.json).
+      --helpers DIR        Where swstat-diagdump and swstat-procparse are (default: next to
+                           swstat-bench).
+      --command-timeout S  Kill a timed command after S seconds (default: 120).
+      --create-timeout S   Give up creating a load after S seconds (default: 180).
+      -h, --help           Show this help.
+    """
+
+  static func parse(_ arguments: [String]) throws -> BenchOptions {
+    var options = BenchOptions()
+    var rest = arguments[...]
+    func value(_ flag: String) throws -> String {
+      guard let next = rest.popFirst() else { throw UsageError.bad("\(flag) needs a value") }
+      return next
+    }
+    func number(_ flag: String, _ text: String, min: Int, max: Int) throws -> Int {
+      guard let n = Int(text), n >= min, n <= max else {
+        throw UsageError.bad("\(flag): expected a number from \(min) to \(max), got '\(text)'")
+      }
+      return n
+    }
+    while let flag = rest.popFirst() {
+      switch flag {
+      case "-h", "--help": throw UsageError.help
+      case "--sizes":
+        let text = try value(flag)
+        options.sizes = try text.split(separator: ",").map {
+          try number(flag, String($0), min: 100, max: 200_000)
+        }
+        if options.sizes.isEmpty { throw UsageError.bad("--sizes: no sizes given") }
+      case "--runs": options.runs = try number(flag, try value(flag), min: 1, max: 1000)
+      case "--swstat": options.swstat = try value(flag)
+      case "--json": options.jsonPath = try value(flag)
+      case "--helpers": options.helpers = try value(flag)
+      case "--command-timeout":
+        options.commandTimeoutSeconds = try number(flag, try value(flag), min: 1, max: 3600)
+      case "--create-timeout":
+        options.createTimeoutSeconds = try number(flag, try value(flag), min: 1, max: 3600)
+      default: throw UsageError.bad("unknown option '\(flag)'")
+      }
+    }
+    return options
+  }
+}

@@ -1,0 +1,223 @@
+import Glibc
+
+/// The human-readable table and the JSON file, from the same results.
+enum BenchReport {
+  static func table(_ results: BenchResults) -> String {
+    var out = "\nswstat benchmark \(results.startedAt): \(results.swstat), \(results.runs) rounds\n"
+    out += results.machine.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n"
+    for size in results.sizes {
+      out += "\n## \(size.size) sockets\n\n"
+      let m = size.mix
+      out += "load: listen \(m.listen), established \(2 * m.establishedPairs), close-wait "
+      out += "\(m.closeWaitPairs) + fin-wait2 \(m.closeWaitPairs), time-wait \(m.timeWait), "
+      out += "half IPv6; \(size.workers) worker(s), ready in \(fixed(size.createSeconds, 2)) s; "
+      out +=
+        "TCP sockets seen \(size.counts.map { "\($0.before)/\($0.after)" }.joined(separator: " "))"
+      out += " (before/after each group); TIME_WAIT re-created \(size.timeWaitRefreshes)x\n\n"
+      var rows = [
+        ["group", "command", "median ms", "min ms", "max ms", "µs/socket", "peak RSS KiB"]
+      ]
+      for command in size.commands {
+        if let failure = command.failure {
+          rows.append([command.group, command.label, "-", "-", "-", "-", failure])
+          continue
+        }
+        let perSocket = command.medianMilliseconds * 1000 / Double(size.socketsSeen)
+        rows.append([
+          command.group, command.label, fixed(command.medianMilliseconds, 2),
+          fixed(command.minMilliseconds, 2), fixed(command.maxMilliseconds, 2),
+          fixed(perSocket, 3), String(command.peakRSSKiB),
+        ])
+      }
+      out += render(rows, rightAligned: 2...6) + "\n"
+      var ratioRows = [
+        ["ratio (median of per-round ratios)", "median", "min-max", "target", "result"]
+      ]
+      for ratio in size.ratios {
+        let range =
+          ratio.perRound.isEmpty
+          ? "-" : "\(fixed(ratio.perRound.min() ?? 0, 2))-\(fixed(ratio.perRound.max() ?? 0, 2))"
+        ratioRows.append([
+          ratio.target.name, ratio.perRound.isEmpty ? "-" : fixed(ratio.median, 2), range,
+          ratio.target.limit.map { "≤ \(fixed($0, 2))" } ?? "(info)", verdict(ratio.met),
+        ])
+      }
+      out += render(ratioRows, rightAligned: 1...3)
+    }
+    if !results.scaling.isEmpty {
+      out += "\n## Time per socket, 10k vs 100k\n\n"
+      var rows = [["command", "µs/socket 10k", "µs/socket 100k", "100k / 10k", "target", "result"]]
+      for s in results.scaling {
+        rows.append([
+          s.label, fixed(s.smallMicroseconds, 3), fixed(s.largeMicroseconds, 3), fixed(s.ratio, 2),
+          s.limit.isFinite ? "≤ \(fixed(s.limit, 2)) (flat)" : "(info)",
+          s.limit.isFinite ? verdict(s.met) : "",
+        ])
+      }
+      out += render(rows, rightAligned: 1...3)
+    }
+    if !results.notes.isEmpty {
+      out += "\nNotes:\n" + results.notes.map { "- \($0)\n" }.joined()
+    }
+    return out
+  }
+
+  private static func verdict(_ met: Bool?) -> String {
+    switch met {
+    case .some(true): "met"
+    case .some(false): "NOT MET"
+    case .none: ""
+    }
+  }
+
+  /// A Markdown table with padded columns.
+  private static func render(_ rows: [[String]], rightAligned: ClosedRange<Int>) -> String {
+    let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+      let padded = cells.enumerated().map { column, cell in
+        let pad = String(repeating: " ", count: widths[column] - cell.count)
+        return rightAligned.contains(column) ? pad + cell : cell + pad
+      }
+      return "| " + padded.joined(separator: " | ") + " |\n"
+    }
+    let rule = widths.indices.map { column in
+      let dashes = String(repeating: "-", count: max(3, widths[column]))
+      return rightAligned.contains(column) ? String(dashes.dropLast()) + ":" : dashes
+    }
+    return line(rows[0]) + "| " + rule.joined(separator: " | ") + " |\n"
+      + rows.dropFirst().map(line).joined()
+  }
+
+  // MARK: JSON
+
+  static func writeJSON(_ results: BenchResults, to path: String) throws {
+    let text = json(results).rendered(indent: "") + "\n"
+    try createParentDirectories(of: path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw BenchError.system(path) }
+    defer { close(fd) }
+    var bytes = text
+    let written = bytes.withUTF8 { write(fd, $0.baseAddress, $0.count) }
+    guard written == text.utf8.count else { throw BenchError.system("write \(path)") }
+  }
+
+  private static func json(_ results: BenchResults) -> JSONValue {
+    .object([
+      ("started_at", .string(results.startedAt)),
+      ("swstat", .string(results.swstat)),
+      ("runs", .int(results.runs)),
+      ("machine", .object(results.machine.map { ($0.0, .string($0.1)) })),
+      ("sizes", .array(results.sizes.map(json))),
+      (
+        "time_per_socket_10k_vs_100k",
+        .array(
+          results.scaling.map { s in
+            .object([
+              ("command", .string(s.label)), ("us_per_socket_10k", .number(s.smallMicroseconds)),
+              ("us_per_socket_100k", .number(s.largeMicroseconds)), ("ratio", .number(s.ratio)),
+              ("target", s.limit.isFinite ? .number(s.limit) : .null),
+              ("met", s.limit.isFinite ? .bool(s.met) : .null),
+            ])
+          })
+      ),
+      ("notes", .array(results.notes.map { .string($0) })),
+    ])
+  }
+
+  private static func json(_ size: SizeResult) -> JSONValue {
+    let mix = size.mix
+    return .object([
+      ("size", .int(size.size)),
+      (
+        "mix",
+        .object([
+          ("listen", .int(mix.listen)), ("established", .int(2 * mix.establishedPairs)),
+          ("close_wait", .int(mix.closeWaitPairs)), ("fin_wait2", .int(mix.closeWaitPairs)),
+          ("time_wait", .int(mix.timeWait)), ("ipv6_share", .number(0.5)),
+        ])
+      ),
+      ("workers", .int(size.workers)),
+      ("create_seconds", .number(size.createSeconds)),
+      ("time_wait_refreshes", .int(size.timeWaitRefreshes)),
+      (
+        "tcp_sockets_seen",
+        .array(
+          size.counts.map {
+            .object([
+              ("group", .string($0.group)), ("before", .int($0.before)), ("after", .int($0.after)),
+            ])
+          })
+      ),
+      ("commands", .array(size.commands.map { json($0, sockets: size.socketsSeen) })),
+      (
+        "ratios",
+        .array(
+          size.ratios.map { r in
+            .object([
+              ("name", .string(r.target.name)), ("metric", .string(r.target.metric.rawValue)),
+              ("group", .string(r.target.group)),
+              ("median", r.perRound.isEmpty ? .null : .number(r.median)),
+              ("per_round", .array(r.perRound.map { .number($0) })),
+              ("target", r.target.limit.map { .number($0) } ?? .null),
+              ("met", r.met.map { .bool($0) } ?? .null),
+            ])
+          })
+      ),
+    ])
+  }
+
+  private static func json(_ command: CommandResult, sockets: Int) -> JSONValue {
+    let measured = !command.measurements.isEmpty
+    return .object([
+      ("group", .string(command.group)),
+      ("command", .string(command.label)),
+      ("command_line", .string(command.commandLine)),
+      ("failure", command.failure.map { .string($0) } ?? .null),
+      ("median_ms", measured ? .number(command.medianMilliseconds) : .null),
+      ("min_ms", measured ? .number(command.minMilliseconds) : .null),
+      ("max_ms", measured ? .number(command.maxMilliseconds) : .null),
+      (
+        "us_per_socket",
+        measured ? .number(command.medianMilliseconds * 1000 / Double(sockets)) : .null
+      ),
+      ("peak_rss_kib", .int(command.peakRSSKiB)),
+      (
+        "runs",
+        .array(
+          command.measurements.map { m in
+            .object([
+              ("wall_ns", .int(Int(m.wallNanoseconds))), ("max_rss_kib", .int(m.maxRSSKiB)),
+              ("user_us", .int(m.userMicroseconds)), ("sys_us", .int(m.systemMicroseconds)),
+              ("exit", m.status.code.map { .int(Int($0)) } ?? .null),
+              ("signal", m.status.signal.map { .int(Int($0)) } ?? .null),
+            ])
+          })
+      ),
+    ])
+  }
+
+  private static func createParentDirectories(of path: String) throws {
+    var prefix = ""
+    for component in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+      prefix += (prefix.isEmpty && !path.hasPrefix("/") ? "" : "/") + component
+      if prefix.isEmpty || prefix == "/" { continue }
+      if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw BenchError.system("mkdir \(prefix)") }
+    }
+  }
+}
+
+/// `value` with exactly `digits` decimals (no Foundation in this target).
+func fixed(_ value: Double, _ digits: Int) -> String {
+  guard value.isFinite else { return value.isNaN ? "-" : "inf" }
+  var scale = 1.0
+  for _ in 0..<digits { scale *= 10 }
+  let scaled = (abs(value) * scale).rounded()
+  let whole = Int(scaled / scale)
+  let fraction = Int(scaled - Double(whole) * scale)
+  var text = (value < 0 && scaled != 0 ? "-" : "") + String(whole)
+  if digits > 0 {
+    let digitsText = String(fraction)
+    text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
+  }
+  return text
+}

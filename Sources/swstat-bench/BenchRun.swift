@@ -1,0 +1,210 @@
+import Glibc
+
+/// Runs the whole benchmark: for each size, create the load, time every group round by round,
+/// take the ratios, tear the load down; then print the table and write the JSON.
+struct BenchRun {
+  var options: BenchOptions
+
+  /// TIME_WAIT batches older than this are re-created before the next round starts.
+  private let timeWaitMaxAge = 45.0
+  /// Per-socket time at the largest size may be this many times that at 10k and still be flat.
+  private let scalingLimit = 1.2
+
+  func run() throws {
+    let executable = try ownExecutablePath()
+    let helpers =
+      options.helpers.map(absolutePath)
+      ?? String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
+    guard access(options.swstat, X_OK) == 0 else {
+      throw BenchError(
+        "\(options.swstat): no such executable; build it with `swift build -c release"
+          + " --product swstat` or pass --swstat PATH")
+    }
+    for helper in ["swstat-diagdump", "swstat-procparse"] {
+      guard access("\(helpers)/\(helper)", X_OK) == 0 else {
+        throw BenchError("\(helpers)/\(helper): not built (`swift build --product \(helper)`)")
+      }
+    }
+    let swstat = absolutePath(options.swstat)
+    let help = (try? captureOutput(swstat, ["swstat", "--help"])) ?? ""
+    let plan = BenchPlan.make(swstat: swstat, helpers: helpers, swstatHelp: help)
+    var results = BenchResults(
+      startedAt: utcTimestamp(), swstat: swstat, runs: options.runs, machine: machineFacts(),
+      notes: plan.notes)
+    let counter = BenchCommand(
+      label: "count", path: "\(helpers)/swstat-diagdump", argv: ["swstat-diagdump"])
+
+    for size in options.sizes {
+      let load = LoadGenerator(
+        total: size, executable: executable, createTimeoutSeconds: options.createTimeoutSeconds)
+      defer { load.stop() }
+      writeError("swstat-bench: \(size) sockets: starting \(load.mix.workerCount()) worker(s)")
+      try load.start()
+      var sizeResult = SizeResult(
+        size: size, mix: load.mix, workers: load.workerCount, createSeconds: load.createSeconds)
+      writeError(
+        "swstat-bench: \(size) sockets: ready in \(fixed(load.createSeconds, 2)) s"
+          + " (pids \(load.workerPIDs.map(String.init).joined(separator: " ")))")
+      for group in plan.groups {
+        let before = try countSockets(counter)
+        let (commands, refreshes) = try measure(group, load: load)
+        sizeResult.commands += commands
+        sizeResult.timeWaitRefreshes += refreshes
+        sizeResult.counts.append(
+          SocketCount(group: group.name, before: before, after: try countSockets(counter)))
+      }
+      // Every ratio at every size; the limit only where the issue sets it (else informational).
+      var seen = Set<String>()
+      sizeResult.ratios = plan.targets.filter { $0.sizes.contains(size) }.map {
+        ratio($0, in: sizeResult)
+      }
+      for r in sizeResult.ratios { seen.insert(r.target.name) }
+      for target in plan.targets where !target.sizes.contains(size) && !seen.contains(target.name) {
+        var info = target
+        info.limit = nil
+        seen.insert(info.name)
+        sizeResult.ratios.append(ratio(info, in: sizeResult))
+      }
+      load.stop()
+      results.sizes.append(sizeResult)
+    }
+    results.scaling = scaling(results.sizes)
+    if results.scaling.isEmpty {
+      results.notes.append("time per socket 10k vs 100k: needs both 10000 and 100000 in --sizes")
+    }
+    print(BenchReport.table(results))
+    try BenchReport.writeJSON(results, to: options.jsonPath)
+    print("JSON: \(options.jsonPath)")
+  }
+
+  /// One warm-up run per command (a failing command is dropped), then `runs` rounds.
+  private func measure(
+    _ group: BenchGroup, load: LoadGenerator
+  ) throws -> ([CommandResult], Int) {
+    var results = group.commands.map {
+      CommandResult(
+        group: group.name, label: $0.label,
+        commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " "))
+    }
+    var active: [Int] = []
+    for (index, command) in group.commands.enumerated() {
+      let warmUp = try time(command)
+      if warmUp.status.succeeded {
+        active.append(index)
+      } else {
+        results[index].failure = "warm-up run ended with \(warmUp.status)"
+        writeError("swstat-bench: \(command.label): \(warmUp.status); left out")
+      }
+    }
+    var refreshes = 0
+    writeError("swstat-bench: \(load.mix.sockets) sockets: \(group.name) (\(options.runs) rounds)")
+    for round in 0..<options.runs {
+      if try load.refreshTimeWaitIfOlder(than: timeWaitMaxAge) { refreshes += 1 }
+      // Rotate the order each round so no command always runs right after the same one.
+      for step in active.indices {
+        let index = active[(round + step) % active.count]
+        results[index].measurements.append(try time(group.commands[index]))
+      }
+    }
+    return (results, refreshes)
+  }
+
+  private func time(_ command: BenchCommand) throws -> Measurement {
+    let executable = try ownExecutablePath()
+    return try TimedSpawn.measure(
+      command, benchExecutable: executable, timeoutSeconds: options.commandTimeoutSeconds)
+  }
+
+  private func ratio(_ target: RatioTarget, in size: SizeResult) -> RatioResult {
+    guard let numerator = size.command(target.group, target.numerator),
+      let denominator = size.command(target.group, target.denominator),
+      numerator.measurements.count == denominator.measurements.count
+    else { return RatioResult(target: target, perRound: []) }
+    // Round r of the numerator and round r of the denominator ran back to back.
+    let pairs = zip(numerator.measurements, denominator.measurements)
+    let perRound: [Double] =
+      switch target.metric {
+      case .wallTime: pairs.map { Double($0.wallNanoseconds) / Double($1.wallNanoseconds) }
+      case .peakRSS: pairs.map { Double($0.maxRSSKiB) / Double($1.maxRSSKiB) }
+      }
+    return RatioResult(target: target, perRound: perRound)
+  }
+
+  private func scaling(_ sizes: [SizeResult]) -> [ScalingResult] {
+    guard let small = sizes.first(where: { $0.size == 10000 }),
+      let large = sizes.first(where: { $0.size == 100000 })
+    else { return [] }
+    return [("listing", "swstat -tan"), ("listing", "bare dump")].compactMap { group, label in
+      guard let a = small.command(group, label), let b = large.command(group, label),
+        !a.measurements.isEmpty, !b.measurements.isEmpty
+      else { return nil }
+      return ScalingResult(
+        label: label, smallSize: small.size, largeSize: large.size,
+        smallMicroseconds: a.medianMilliseconds * 1000 / Double(small.socketsSeen),
+        largeMicroseconds: b.medianMilliseconds * 1000 / Double(large.socketsSeen),
+        limit: label.hasPrefix("swstat") ? scalingLimit : .infinity)
+    }
+  }
+
+  /// TCP sockets the bare dump sees right now.
+  private func countSockets(_ counter: BenchCommand) throws -> Int {
+    let text = try captureOutput(counter.path, counter.argv)
+    guard let count = Int(text.split(separator: "\n").first ?? "") else {
+      throw BenchError("swstat-diagdump: unexpected output '\(text)'")
+    }
+    return count
+  }
+
+  /// Runs a short command and returns its stdout (bounded by the command timeout).
+  private func captureOutput(_ path: String, _ argv: [String]) throws -> String {
+    var child = try ChildProcess.spawn(path, argv, pipeStdin: false, pipeStdout: true)
+    defer {
+      child.closePipes()
+      _ = child.reap(within: 5)
+    }
+    var lines: [String] = []
+    let timeout = Double(options.commandTimeoutSeconds)
+    while let line = try child.stdoutReader?.readLine(within: timeout, what: argv[0]) {
+      lines.append(line)
+      if lines.count > 10_000 { break }
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  private func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    var buffer = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    let directory = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: directory, as: UTF8.self) + "/" + path
+  }
+
+  private func machineFacts() -> [(String, String)] {
+    var name = utsname()
+    uname(&name)
+    let release = withUnsafeBytes(of: &name.release) {
+      String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    var limit = rlimit()
+    getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    return [
+      ("cpus", String(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
+      ("kernel", release),
+      ("nofile hard limit", String(limit.rlim_max)),
+      (
+        "ip_local_port_range",
+        (try? readSmallFile("/proc/sys/net/ipv4/ip_local_port_range"))?.split(separator: "\t")
+          .joined(separator: "-") ?? "?"
+      ),
+    ]
+  }
+
+  private func utcTimestamp() -> String {
+    var now = Glibc.time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+      + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+  }
+}
