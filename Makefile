@@ -6,7 +6,7 @@ MANDIR  ?= $(PREFIX)/share/man
 SWIFT   ?= swift
 # Release builds link the Swift runtime statically: start-up is most of a small listing.
 RELEASE_FLAGS = -c release --static-swift-stdlib
-DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3
+DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 

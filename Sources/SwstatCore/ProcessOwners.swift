@@ -49,12 +49,15 @@ public struct ProcessOwners: Sendable {
   /// The program name (argv[0] as netstat trims it) of `pid`, when seen.
   public func program(of pid: Int32) -> [UInt8]? { programs[pid] }
 
-  /// Walks `<procRoot>/[0-9]*/fd/*` once. With `wanted`, only those inodes are recorded and the
-  /// walk of fd folders stops once every one of them is found (the remaining pids are only
-  /// opened, to learn whether some are unreadable, for netstat's note).
-  public static func scan(procRoot: String = "/proc", wanted: Set<UInt64>? = nil) -> ProcessOwners {
+  /// Walks `<procRoot>/[0-9]*/fd/*` once. With `wanted`, only those inodes are recorded and,
+  /// with `firstOwnerOnly`, the walk of fd folders stops once every one of them has an owner
+  /// (the remaining pids are only opened, to learn whether some are unreadable, for netstat's
+  /// note).
+  public static func scan(
+    procRoot: String = "/proc", wanted: Set<UInt64>? = nil, firstOwnerOnly: Bool = true
+  ) -> ProcessOwners {
     var map = ProcessOwners()
-    var missing = wanted?.count ?? Int.max
+    var missing = firstOwnerOnly ? wanted?.count ?? Int.max : Int.max
     map.firstOwner.reserveCapacity(1024)
     guard let proc = opendir(procRoot) else {
       map.permissionDenied = true

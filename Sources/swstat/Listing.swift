@@ -2,7 +2,8 @@ import Glibc
 import SwstatCore
 import SwstatRender
 
-/// `swstat [-tulanpeW46]`: the netstat listing, streamed from the source to standard output.
+/// One run of swstat: the query, the source and the owners the flags ask for, and the mode
+/// (rows, counts, a check) that uses them. Returns the exit status.
 struct Listing {
   let options: ListingConfig
 
@@ -18,10 +19,13 @@ struct Listing {
     return SocketQuery(transports: transports, families: families, scope: scope)
   }
 
+  /// Whether this run counts rather than lists (--count, --count-by, --expect).
+  var counting: Bool { options.count || options.countBy != nil || !options.expectations.isEmpty }
+
   var scope: ListeningScope {
     // A count covers servers too unless -l narrows it: a table whose LISTEN row is always zero
     // would only mislead.
-    options.all || (options.count && !options.listening)
+    options.all || (counting && !options.listening)
       ? .all : options.listening ? .listening : .connected
   }
 
@@ -52,17 +56,21 @@ struct Listing {
     return o
   }
 
-  func run() throws {
-    if options.count { return try runCount() }
-    guard options.programs else {
-      // The plain listing streams: each row is written as its record arrives.
-      let out = OutputBuffer()
-      let renderer = NetstatRenderer(options: renderOptions, output: out)
-      renderer.writeHeader()
-      try source.forEach(query) { record in try renderer.write(record) }
-      return try out.flush()
+  func run() throws -> Int32 {
+    if options.quiet { return try anySocketMatches() ? 0 : 1 }
+    if !options.expectations.isEmpty { return try checkExpectations() }
+    if options.count {
+      try writeCounts()
+    } else if let keys = options.countBy {
+      try writeGroupedCounts(keys)
+    } else {
+      try writeRows()
     }
-    // -p: rows need their owners, so the records wait for the walk of /proc/[pid]/fd.
+    return 0
+  }
+
+  /// The records with their owners, for -p: the records wait for the walk of /proc/[pid]/fd.
+  func recordsWithOwners() throws -> ([SocketRecord], ProcessOwners) {
     var records: [SocketRecord] = []
     let owners: ProcessOwners
     if scope == .listening {
@@ -72,7 +80,9 @@ struct Listing {
         records.append(copy $0)
         if $0.inode != 0 { wanted.insert($0.inode) }
       }
-      owners = ProcessOwners.scan(procRoot: options.procRoot, wanted: wanted)
+      // JSON lists every owner, so it walks on to the end.
+      owners = ProcessOwners.scan(
+        procRoot: options.procRoot, wanted: wanted, firstOwnerOnly: !options.json)
     } else {
       // The whole table: the walk runs on a second core while the kernel dumps.
       let scan = BackgroundOwnerScan(procRoot: options.procRoot)
@@ -94,21 +104,6 @@ struct Listing {
         )
       }
     }
-    let out = OutputBuffer()
-    let renderer = NetstatRenderer(
-      options: renderOptions, output: out, owner: { owners.label(of: $0) })
-    renderer.writeHeader()
-    for record in records { try renderer.write(record) }
-    try out.flush()
-  }
-
-  /// `--count`: tallies straight from the dump, then one small table.
-  func runCount() throws {
-    let q = query
-    var counts = StateCounts(tables: q.tables)
-    try source.forEach(q) { counts.add($0) }
-    let out = OutputBuffer()
-    CountRenderer.write(counts, to: out)
-    try out.flush()
+    return (records, owners)
   }
 }

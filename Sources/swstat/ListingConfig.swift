@@ -1,6 +1,9 @@
 /// What a listing run was asked for, resolved from the command line: plain values, apart from
 /// the parser's property wrappers (ripgrep keeps parsed flags and resolved settings apart the
 /// same way), so both `ListingOptions` and `FastArguments` can produce it.
+import SwstatCore
+import SwstatRender
+
 struct ListingConfig: Equatable {
   var tcp = false
   var udp = false
@@ -19,6 +22,11 @@ struct ListingConfig: Equatable {
   var source: SourceChoice = .auto
   var procRoot = "/proc"
   var verbose = false
+  var json = false
+  var noHeader = false
+  var quiet = false
+  var countBy: [CountKey]? = nil
+  var expectations: [Expectation] = []
 }
 
 /// The argument vectors nearly every run uses — netstat-style flag groups (`-tanp`, `-tulpn`)
@@ -43,7 +51,10 @@ enum FastArguments {
         case "--numeric-hosts": c.numericHosts = true
         case "--numeric-ports": c.numericPorts = true
         case "--numeric-users": c.numericUsers = true
-        case "--programs", "--program": c.programs = true
+        case "--programs": c.programs = true
+        case "--json": c.json = true
+        case "--no-header": c.noHeader = true
+        case "--quiet": c.quiet = true
         case "--inet": c.inet = true
         case "--inet6": c.inet6 = true
         case "--wide": c.wide = true
@@ -67,6 +78,9 @@ enum FastArguments {
         case UInt8(ascii: "W"): c.wide = true
         case UInt8(ascii: "e"): c.extend += 1
         case UInt8(ascii: "v"): c.verbose = true
+        case UInt8(ascii: "j"): c.json = true
+        case UInt8(ascii: "H"): c.noHeader = true
+        case UInt8(ascii: "q"): c.quiet = true
         default: return nil
         }
       }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import SwstatCore
+import SwstatRender
 
 /// Where sockets are read from.
 enum SourceChoice: String, ExpressibleByArgument, CaseIterable {
@@ -32,7 +34,7 @@ struct ListingOptions: ParsableArguments {
   var numericUsers = false
 
   @Flag(
-    name: [.customShort("p"), .customLong("programs"), .customLong("program")],
+    name: [.customShort("p"), .customLong("programs")],
     help: "Show the PID/Program name owning each socket.")
   var programs = false
 
@@ -49,6 +51,33 @@ struct ListingOptions: ParsableArguments {
     name: [.customShort("e"), .customLong("extend")],
     help: "Show the User and Inode columns.")
   var extend: Int
+
+  @Flag(
+    name: [.customShort("j"), .customLong("json")],
+    help: "Print NDJSON: one object per socket (or per count) per line.")
+  var json = false
+
+  @Flag(name: [.customShort("H"), .customLong("no-header")], help: "Leave out the header lines.")
+  var noHeader = false
+
+  @Flag(
+    name: [.customShort("q"), .customLong("quiet")],
+    help: "Print nothing; exit 0 when some socket matches, 1 when none does.")
+  var quiet = false
+
+  @Option(
+    name: .customLong("count-by"),
+    help: ArgumentHelp(
+      "Count sockets grouped by keys: state, lport, rport, peer, program, uid.",
+      valueName: "keys"))
+  var countBy: String?
+
+  @Option(
+    name: .customLong("expect"),
+    help: ArgumentHelp(
+      "Exit 1 unless the counts meet EXPR, e.g. 'time_wait<5000' or 'close_wait==0'.",
+      valueName: "expr"))
+  var expect: [String] = []
 
   @Flag(
     name: .customLong("count"),
@@ -68,12 +97,27 @@ struct ListingOptions: ParsableArguments {
     help: "Say on stderr when swstat falls back to /proc/net.")
   var verbose = false
 
+  mutating func validate() throws {
+    if let countBy, case .failure(let bad) = CountKey.parseList(countBy) {
+      throw ValidationError("--count-by: \(bad)")
+    }
+    for e in expect {
+      do { _ = try Expectation.parseList(e) } catch { throw ValidationError("--expect: \(error)") }
+    }
+  }
+
   /// The plain settings these flags resolve to.
   var config: ListingConfig {
-    ListingConfig(
+    var c = ListingConfig(
       tcp: tcp, udp: udp, all: all, listening: listening, numeric: numeric,
       numericHosts: numericHosts, numericPorts: numericPorts, numericUsers: numericUsers,
       programs: programs, inet: inet, inet6: inet6, wide: wide, extend: extend, count: count,
       source: source, procRoot: procRoot, verbose: verbose)
+    c.json = json
+    c.noHeader = noHeader
+    c.quiet = quiet
+    if let countBy, case .success(let keys) = CountKey.parseList(countBy) { c.countBy = keys }
+    c.expectations = expect.flatMap { (try? Expectation.parseList($0)) ?? [] }
+    return c
   }
 }

@@ -19,7 +19,8 @@ enum Main {
 /// Runs a listing; a runtime failure becomes one line `swstat: <what>: <why>` and exit status 1.
 func execute(_ config: ListingConfig) {
   do {
-    try Listing(options: config).run()
+    let status = try Listing(options: config).run()
+    if status != 0 { Glibc.exit(status) }
   } catch let error as OutputError {
     fail(error.description)
   } catch let error as SocketSourceError {
