@@ -6,7 +6,10 @@ MANDIR  ?= $(PREFIX)/share/man
 SWIFT   ?= swift
 # Release builds link the Swift runtime statically: start-up is most of a small listing.
 RELEASE_FLAGS = -c release --static-swift-stdlib
-DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq
+# prometheus (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics
+# parser) are for the exporter's tests only.
+DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq \
+                prometheus python3-prometheus-client
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 
@@ -30,6 +33,7 @@ deps:
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product swstat
+	$(SWIFT) build $(RELEASE_FLAGS) --product swstat-export
 
 run: build
 	"$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" -tanp
@@ -64,13 +68,26 @@ bench: deps
 	"$$bin/swstat-bench" --swstat "$$bin/swstat" --helpers $(BENCH_BIN) --sizes $(BENCH_SIZES) \
 	  --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_FLAGS)
 
+# Shell completions, generated from the argument parser's own definition of the flags.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
 install: build
-	install -D -m 0755 "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" \
-	  "$(DESTDIR)$(BINDIR)/swstat"
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat"; \
+	install -D -m 0755 "$$bin" "$(DESTDIR)$(BINDIR)/swstat" && \
+	install -D -m 0755 "$$bin-export" "$(DESTDIR)$(BINDIR)/swstat-export" && \
+	install -d "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" "$(DESTDIR)$(FISHCOMPDIR)" && \
+	"$$bin" --generate-completion-script bash > "$(DESTDIR)$(BASHCOMPDIR)/swstat" && \
+	"$$bin" --generate-completion-script zsh > "$(DESTDIR)$(ZSHCOMPDIR)/_swstat" && \
+	"$$bin" --generate-completion-script fish > "$(DESTDIR)$(FISHCOMPDIR)/swstat.fish"
 	install -D -m 0644 man/swstat.8 "$(DESTDIR)$(MANDIR)/man8/swstat.8"
 
 uninstall:
-	rm -f "$(DESTDIR)$(BINDIR)/swstat" "$(DESTDIR)$(MANDIR)/man8/swstat.8"
+	rm -f "$(DESTDIR)$(BINDIR)/swstat" "$(DESTDIR)$(BINDIR)/swstat-export" \
+	  "$(DESTDIR)$(MANDIR)/man8/swstat.8" \
+	  "$(DESTDIR)$(BASHCOMPDIR)/swstat" "$(DESTDIR)$(ZSHCOMPDIR)/_swstat" \
+	  "$(DESTDIR)$(FISHCOMPDIR)/swstat.fish"
 
 clean:
 	rm -rf .build

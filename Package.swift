@@ -14,6 +14,10 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    // swstat-export only: the Prometheus registry and exposition, and a small HTTP server
+    // without NIO (chosen over Hummingbird for build time, start-up and memory; issue 7).
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
   ],
   targets: [
     // libmnl as a system library: `apt-get install libmnl-dev` provides libmnl.pc.
@@ -45,5 +49,18 @@ let package = Package(
     // `make bench`: times swstat beside ss, netstat and two C floors (Sources/swstat-diagdump,
     // Sources/swstat-procparse, built with cc by the Makefile) at 1k-100k loopback sockets.
     .executableTarget(name: "swstat-bench"),
+    // `swstat export` (issue 7): a binary of its own, so the listing never links the HTTP
+    // server or the metrics library and starts as fast as before; swstat execs it.
+    .executableTarget(
+      name: "swstat-export",
+      dependencies: [
+        "SwstatCore", "SwstatRender",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "FlyingFox", package: "FlyingFox"),
+        .product(name: "FlyingSocks", package: "FlyingFox"),
+      ]),
+    .testTarget(
+      name: "swstatExportTests", dependencies: ["swstat-export", "swstat", "SwstatTestSupport"]),
   ]
 )

@@ -103,9 +103,20 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
     return remaining == 0 ? 0 : -EBADMSG;
 }
 
-// Opens a sock_diag socket and sends the dump request. Returns the socket or NULL with *err set.
+// The request: nlmsghdr, inet_diag_req_v2 and at most one bytecode attribute.
+#define SWSTAT_NL_REQUEST (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2)) + \
+                           NLA_HDRLEN + SWSTAT_FILTER_BYTECODE_MAX)
+
+// Opens a sock_diag socket and sends the dump request, with `bytecode` as its
+// INET_DIAG_REQ_BYTECODE attribute when `bytecode_len` > 0. Returns the socket or NULL with
+// *err set.
 static struct mnl_socket *diag_request(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                                       const uint8_t *bytecode, size_t bytecode_len,
                                        uint32_t *seq, uint32_t *portid, int *err) {
+    if (bytecode_len > SWSTAT_FILTER_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL)) {
+        *err = -EMSGSIZE;
+        return NULL;
+    }
     struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
     if (nl == NULL) { *err = -errno; return NULL; }
     if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -113,7 +124,7 @@ static struct mnl_socket *diag_request(uint8_t family, uint8_t protocol, uint32_
         mnl_socket_close(nl);
         return NULL;
     }
-    char req[MNL_SOCKET_BUFFER_SIZE > 256 ? 256 : MNL_SOCKET_BUFFER_SIZE];
+    _Alignas(8) char req[SWSTAT_NL_REQUEST];
     memset(req, 0, sizeof(req));
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -125,6 +136,12 @@ static struct mnl_socket *diag_request(uint8_t family, uint8_t protocol, uint32_
     r->sdiag_protocol = protocol;
     r->idiag_states = state_mask;
     r->idiag_ext = 0;           // INET_DIAG_SHUTDOWN comes with every full socket unasked
+    if (bytecode_len > 0 &&
+        !mnl_attr_put_check(nlh, sizeof(req), INET_DIAG_REQ_BYTECODE, bytecode_len, bytecode)) {
+        *err = -EMSGSIZE;
+        mnl_socket_close(nl);
+        return NULL;
+    }
     *portid = mnl_socket_get_portid(nl);
     for (;;) {
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0) return nl;
@@ -148,9 +165,16 @@ static ssize_t diag_receive(struct mnl_socket *nl, void *buf, size_t len) {
 
 int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
                      swstat_sock_fn fn, void *ctx, uint64_t *emitted) {
+    return swstat_diag_dump_filtered(family, protocol, state_mask, NULL, 0, fn, ctx, emitted);
+}
+
+int swstat_diag_dump_filtered(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                              const uint8_t *bytecode, size_t bytecode_len, swstat_sock_fn fn,
+                              void *ctx, uint64_t *emitted) {
     uint32_t seq, portid;
     int err = 0, interrupted = 0;
-    struct mnl_socket *nl = diag_request(family, protocol, state_mask, &seq, &portid, &err);
+    struct mnl_socket *nl = diag_request(family, protocol, state_mask, bytecode, bytecode_len,
+                                         &seq, &portid, &err);
     if (nl == NULL) return err;
     // 8-byte aligned for struct nlmsghdr; static would not be reentrant across threads.
     _Alignas(8) char buf[SWSTAT_NL_BUFFER];
@@ -172,7 +196,8 @@ int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
 int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd) {
     uint32_t seq, portid;
     int err = 0;
-    struct mnl_socket *nl = diag_request(family, protocol, state_mask, &seq, &portid, &err);
+    struct mnl_socket *nl = diag_request(family, protocol, state_mask, NULL, 0, &seq, &portid,
+                                         &err);
     if (nl == NULL) return err;
     _Alignas(8) char buf[SWSTAT_NL_BUFFER];
     int rc = 0;

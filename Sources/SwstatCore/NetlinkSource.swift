@@ -1,26 +1,50 @@
 import SystemPackage
 
 /// Sockets from the kernel's sock_diag netlink interface (sock_diag(7)), one dump per table,
-/// with the query's states pushed into `idiag_states`.
+/// with the query's states pushed into `idiag_states` and its filter's ports and addresses into
+/// an inet_diag bytecode filter; every record is still checked with `SocketQuery.matches`.
 public struct NetlinkSource: SocketSource {
   /// "netlink".
   public let name = "netlink"
+  /// Whether records are re-checked with `SocketQuery.matches` (off only in tests).
+  let verifyInSwift: Bool
+  /// Bytecode sent instead of the filter's own (tests: a program the kernel refuses).
+  let bytecodeOverride: [UInt8]?
 
   /// A source that opens a new NETLINK_SOCK_DIAG socket for each dump.
-  public init() {}
+  public init() {
+    verifyInSwift = true
+    bytecodeOverride = nil
+  }
+
+  /// A source for tests: `verifyInSwift: false` delivers exactly what the kernel's filtering
+  /// let through; `bytecode` replaces the program compiled from the query's filter.
+  @_spi(Testing)
+  public init(verifyInSwift: Bool, bytecode: [UInt8]? = nil) {
+    self.verifyInSwift = verifyInSwift
+    bytecodeOverride = bytecode
+  }
 
   /// Dumps one table. A dump the kernel refuses before any record reaches `body` throws
   /// `.unavailable` (so /proc can take over); an overrun or an inconsistent dump (NLM_F_DUMP_INTR)
-  /// is retried while nothing has been delivered yet.
+  /// is retried while nothing has been delivered yet. A filter program the kernel rejects
+  /// (EINVAL, before any record) is dropped and the dump repeated without it: `matches` still
+  /// filters every record.
   public func forEach(
     _ table: SocketTable, _ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void
   ) throws {
+    var bytecode = bytecodeOverride ?? query.filter.kernelBytecode
     var retries = 0
     while true {
-      let (rc, _, sink) = Shim.diagDump(table, query, body)
+      let (rc, emitted, sink) = Shim.diagDump(
+        table, query, bytecode: bytecode, verify: verifyInSwift, body)
       if let error = sink.error { throw error }
       if rc >= 0 { return }
       let errno = Errno(rawValue: -rc)
+      if errno == .invalidArgument && !bytecode.isEmpty && emitted == 0 {
+        bytecode = []
+        continue
+      }
       let nothingShown = sink.delivered == 0
       if nothingShown && retries < 3 && (errno == .interrupted || errno == .noBufferSpace) {
         retries += 1
@@ -56,6 +80,24 @@ public struct NetlinkSource: SocketSource {
       throw SocketSourceError.malformed(path: "netlink", line: 0, reason: "\(errno)")
     }
     return rc == 1
+  }
+
+  /// The inet_diag bytecode `forEach` sends for `filter` (empty: none), for tests.
+  @_spi(Testing)
+  public static func bytecode(for filter: SocketFilter) -> [UInt8] { filter.kernelBytecode }
+
+  /// One dump of `table` with `states` as `idiag_states` and `bytecode` attached as is: no
+  /// fallback, no retry, no Swift re-check. Returns 0 or the negative errno, and the records.
+  @_spi(Testing)
+  public static func kernelDump(
+    _ table: SocketTable, states: StateMask, bytecode: [UInt8]
+  ) -> (rc: Int32, records: [SocketRecord]) {
+    var records: [SocketRecord] = []
+    let query = SocketQuery(tcpStates: states, filter: SocketFilter(states: states))
+    let (rc, _, _) = Shim.diagDump(table, query, bytecode: bytecode, verify: false) {
+      records.append(copy $0)
+    }
+    return (rc < 0 ? rc : 0, records)
   }
 
   /// Writes the raw replies of one dump of `table` to `fd` (how the replay fixtures were made).

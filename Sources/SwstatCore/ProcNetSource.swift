@@ -3,6 +3,7 @@ import SystemPackage
 
 /// Sockets from the text tables /proc/net/{tcp,tcp6,udp,udp6}: the fallback when sock_diag is
 /// unavailable. `root` is the proc mount, so tests and `--proc-root` read captured trees.
+/// The whole query, its `SocketFilter` included, is applied in Swift to each line's record.
 public struct ProcNetSource: SocketSource {
   /// The proc mount point, "/proc" on a live system.
   public let root: String

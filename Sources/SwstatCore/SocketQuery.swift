@@ -25,8 +25,9 @@ public struct SocketTable: Hashable, Sendable {
   }
 }
 
-/// What to list: protocols, families, states and netstat's server/connection split.
-/// Sources push as much of it down as they can (the state mask into `idiag_states`).
+/// What to list: protocols, families, states, netstat's server/connection split and a filter.
+/// Sources push as much of it down as they can (the states into `idiag_states`, the filter's
+/// ports and addresses into inet_diag bytecode) and check the rest with `matches`.
 public struct SocketQuery: Sendable {
   /// Transports in the order netstat prints them (tcp before udp).
   public var transports: [TransportProtocol]
@@ -36,16 +37,19 @@ public struct SocketQuery: Sendable {
   public var scope: ListeningScope
   /// TCP states wanted, on top of `scope`.
   public var tcpStates: StateMask
+  /// States, ports and addresses wanted, on top of the rest (by default no filter).
+  public var filter: SocketFilter
 
   /// A query; by default every TCP and UDP socket of both families.
   public init(
     transports: [TransportProtocol] = [.tcp, .udp], families: [AddressFamily] = [.inet, .inet6],
-    scope: ListeningScope = .all, tcpStates: StateMask = .all
+    scope: ListeningScope = .all, tcpStates: StateMask = .all, filter: SocketFilter = SocketFilter()
   ) {
     self.transports = transports
     self.families = families
     self.scope = scope
     self.tcpStates = tcpStates
+    self.filter = filter
   }
 
   /// The tables to read, in netstat's order: tcp, tcp6, udp, udp6.
@@ -53,15 +57,17 @@ public struct SocketQuery: Sendable {
     transports.flatMap { t in families.map { SocketTable(family: $0, transport: t) } }
   }
 
-  /// The `idiag_states` mask for one table: the TCP states wanted, narrowed by the scope
-  /// (a listener is the only TCP socket with remote port 0); UDP sockets are filtered after.
+  /// The `idiag_states` mask for one table: the filter's states and, for TCP, the TCP states
+  /// wanted narrowed by the scope (a listener is the only TCP socket with remote port 0); UDP's
+  /// scope is checked after.
   public func kernelStateMask(for transport: TransportProtocol) -> UInt32 {
-    guard transport == .tcp else { return StateMask.all.rawValue }
+    let wanted = filter.states?.rawValue ?? StateMask.all.rawValue
+    guard transport == .tcp else { return wanted }
     let listen = SocketState.listen.maskBit
     switch scope {
-    case .all: return tcpStates.rawValue
-    case .listening: return tcpStates.rawValue & listen
-    case .connected: return tcpStates.rawValue & ~listen
+    case .all: return tcpStates.rawValue & wanted
+    case .listening: return tcpStates.rawValue & listen & wanted
+    case .connected: return tcpStates.rawValue & ~listen & wanted
     }
   }
 
@@ -74,6 +80,6 @@ public struct SocketQuery: Sendable {
     case .connected: if record.isListening { return false }
     }
     if record.transport == .tcp && !tcpStates.contains(code: record.stateCode) { return false }
-    return true
+    return filter.matches(record)
   }
 }

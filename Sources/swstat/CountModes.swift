@@ -11,7 +11,7 @@ extension Listing {
   func stateCounts() throws -> StateCounts {
     let q = query
     var counts = StateCounts(tables: q.tables)
-    try source.forEach(q) { counts.add($0) }
+    try forEachMatching { counts.add($0) }
     return counts
   }
 
@@ -30,7 +30,7 @@ extension Listing {
   /// `--count-by KEYS`: groups sorted by count.
   func writeGroupedCounts(_ keys: [CountKey]) throws {
     var groups: GroupedCounts
-    if keys.contains(.program) || options.programs {
+    if keys.contains(.program) || options.needsOwners {
       let (records, owners) = try recordsWithOwners()
       groups = GroupedCounts(keys: keys) { inode in
         owners.owner(of: inode).flatMap { owners.program(of: $0.pid) }
@@ -53,7 +53,7 @@ extension Listing {
   /// `-q`: whether any socket matches; the dump stops at the first.
   func anySocketMatches() throws -> Bool {
     do {
-      try source.forEach(query) { _ in throw FoundOne() }
+      try forEachMatching { _ in throw FoundOne() }
     } catch is FoundOne {
       return true
     }

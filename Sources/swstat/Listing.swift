@@ -16,7 +16,7 @@ struct Listing {
     if options.inet { families.append(.inet) }
     if options.inet6 { families.append(.inet6) }
     if families.isEmpty { families = [.inet, .inet6] }
-    return SocketQuery(transports: transports, families: families, scope: scope)
+    return SocketQuery(transports: transports, families: families, scope: scope, filter: options.filter)
   }
 
   /// Whether this run counts rather than lists (--count, --count-by, --expect).
@@ -25,7 +25,8 @@ struct Listing {
   var scope: ListeningScope {
     // A count covers servers too unless -l narrows it: a table whose LISTEN row is always zero
     // would only mislead.
-    options.all || (counting && !options.listening)
+    // A --state list names the states wanted, as in ss, so netstat's default split steps aside.
+    options.all || ((counting || options.filter.states != nil) && !options.listening)
       ? .all : options.listening ? .listening : .connected
   }
 
@@ -52,7 +53,7 @@ struct Listing {
     o.numericPorts = options.numeric || options.numericPorts
     o.numericUsers = options.numeric || options.numericUsers
     o.extend = options.extend > 0
-    o.programs = options.programs
+    o.programs = options.needsOwners
     return o
   }
 
@@ -82,7 +83,8 @@ struct Listing {
       }
       // JSON lists every owner, so it walks on to the end.
       owners = ProcessOwners.scan(
-        procRoot: options.procRoot, wanted: wanted, firstOwnerOnly: !options.json)
+        procRoot: options.procRoot, wanted: wanted,
+        firstOwnerOnly: !options.json && !options.filtersByOwner)
     } else {
       // The whole table: the walk runs on a second core while the kernel dumps.
       let scan = BackgroundOwnerScan(procRoot: options.procRoot)
@@ -93,6 +95,12 @@ struct Listing {
         throw error
       }
       owners = scan.join()
+    }
+    if options.filtersByOwner {
+      // A socket matches when any of its owners does.
+      var wantedInodes = Set<UInt64>()
+      for (inode, o) in owners.owners where ownerMatches(o.pid, owners) { wantedInodes.insert(inode) }
+      records.removeAll { !wantedInodes.contains($0.inode) }
     }
     if owners.permissionDenied {
       // netstat's two notes, on stderr before the banner.
@@ -105,5 +113,22 @@ struct Listing {
       }
     }
     return (records, owners)
+  }
+
+  private func ownerMatches(_ pid: Int32, _ owners: ProcessOwners) -> Bool {
+    if let p = options.ownerPid, p != pid { return false }
+    if let name = options.ownerProgram {
+      guard let program = owners.program(of: pid), program.elementsEqual(name.utf8) else { return false }
+    }
+    return true
+  }
+
+  /// Every matching record, with owners looked up first when an owner filter needs them.
+  func forEachMatching(_ body: (SocketRecord) throws -> Void) throws {
+    guard options.filtersByOwner else {
+      return try source.forEach(query) { try body(copy $0) }
+    }
+    let (records, _) = try recordsWithOwners()
+    for r in records { try body(r) }
   }
 }

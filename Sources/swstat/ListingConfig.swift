@@ -27,6 +27,14 @@ struct ListingConfig: Equatable {
   var quiet = false
   var countBy: [CountKey]? = nil
   var expectations: [Expectation] = []
+  var filter = SocketFilter()
+  var ownerPid: Int32? = nil
+  var ownerProgram: String? = nil
+
+  /// Whether sockets are chosen by their owners (--pid, --program), which needs -p's walk.
+  var filtersByOwner: Bool { ownerPid != nil || ownerProgram != nil }
+  /// Whether owners are looked up: -p, or an owner filter.
+  var needsOwners: Bool { programs || filtersByOwner }
 }
 
 /// The argument vectors nearly every run uses — netstat-style flag groups (`-tanp`, `-tulpn`)

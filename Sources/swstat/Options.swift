@@ -79,6 +79,38 @@ struct ListingOptions: ParsableArguments {
       valueName: "expr"))
   var expect: [String] = []
 
+  @Option(
+    name: .customLong("state"),
+    help: ArgumentHelp(
+      "Only these states: netstat names, or the groups connected, synchronized, bucket, big, all.",
+      valueName: "list"))
+  var state: String?
+
+  @Option(name: .customLong("sport"), help: ArgumentHelp("Local port or range.", valueName: "port[-port]"))
+  var sport: String?
+
+  @Option(name: .customLong("dport"), help: ArgumentHelp("Remote port or range.", valueName: "port[-port]"))
+  var dport: String?
+
+  @Option(name: .customLong("port"), help: ArgumentHelp("Either end's port or range.", valueName: "port[-port]"))
+  var port: String?
+
+  @Option(name: .customLong("src"), help: ArgumentHelp("Local address or prefix.", valueName: "addr[/prefix]"))
+  var src: String?
+
+  @Option(name: .customLong("dst"), help: ArgumentHelp("Remote address or prefix.", valueName: "addr[/prefix]"))
+  var dst: String?
+
+  @Option(
+    name: .customLong("pid"),
+    help: ArgumentHelp("Only sockets this process holds (implies -p).", valueName: "pid"))
+  var pid: Int32?
+
+  @Option(
+    name: .customLong("program"),
+    help: ArgumentHelp("Only sockets held by a program of this name (implies -p).", valueName: "name"))
+  var program: String?
+
   @Flag(
     name: .customLong("count"),
     help: "Print sockets per state and table instead of rows (servers included unless -l).")
@@ -98,6 +130,12 @@ struct ListingOptions: ParsableArguments {
   var verbose = false
 
   mutating func validate() throws {
+    do {
+      _ = try SocketFilter.parse(state: state, sport: sport, dport: dport, port: port, src: src, dst: dst)
+    } catch {
+      throw ValidationError(error.description)
+    }
+    if let pid, pid <= 0 { throw ValidationError("--pid: expected a process id above 0, got \(pid)") }
     if let countBy, case .failure(let bad) = CountKey.parseList(countBy) {
       throw ValidationError("--count-by: \(bad)")
     }
@@ -118,6 +156,11 @@ struct ListingOptions: ParsableArguments {
     c.quiet = quiet
     if let countBy, case .success(let keys) = CountKey.parseList(countBy) { c.countBy = keys }
     c.expectations = expect.flatMap { (try? Expectation.parseList($0)) ?? [] }
+    c.filter =
+      (try? SocketFilter.parse(state: state, sport: sport, dport: dport, port: port, src: src, dst: dst))
+      ?? SocketFilter()
+    c.ownerPid = pid
+    c.ownerProgram = program
     return c
   }
 }

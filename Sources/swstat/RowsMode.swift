@@ -6,7 +6,7 @@ extension Listing {
   func writeRows() throws {
     let out = OutputBuffer()
     if options.json {
-      guard options.programs else {
+      guard options.needsOwners else {
         let json = JSONRenderer(output: out)
         try source.forEach(query) { try json.write($0) }
         return try out.flush()
@@ -17,7 +17,7 @@ extension Listing {
       for r in records { try json.write(r) }
       return try out.flush()
     }
-    guard options.programs else {
+    guard options.needsOwners else {
       // The plain listing streams: each row is written as its record arrives.
       let renderer = NetstatRenderer(options: renderOptions, output: out)
       if !options.noHeader { renderer.writeHeader() }

@@ -8,12 +8,27 @@ import SwstatRender
 @main
 enum Main {
   static func main() {
+    let args = CommandLine.arguments
+    if args.count >= 2 && args[1] == "export" { runExporter(Array(args.dropFirst(2))) }
     if let config = FastArguments.parse(CommandLine.arguments.dropFirst()) {
       execute(config)
     } else {
       Swstat.main()
     }
   }
+}
+
+/// `swstat export …`: the Prometheus exporter is a binary of its own, `swstat-export` beside
+/// this one, so the listing never links the HTTP server; exec it with the rest of the arguments.
+func runExporter(_ arguments: [String]) -> Never {
+  var exe = [CChar](repeating: 0, count: 4096)
+  let n = readlink("/proc/self/exe", &exe, exe.count - 1)
+  let dir = n > 0 ? String(decoding: exe[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+  let path = (dir.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+    .joined(separator: "/")) + "/swstat-export"
+  let argv = (["swstat-export"] + arguments).map { strdup($0) } + [nil]
+  execv(path, argv)
+  fail("export: cannot run \(path): \(String(cString: strerror(errno)))")
 }
 
 /// Runs a listing; a runtime failure becomes one line `swstat: <what>: <why>` and exit status 1.
@@ -43,6 +58,9 @@ struct Swstat: ParsableCommand {
     discussion: """
       Without -t or -u, TCP and UDP are listed; without -a or -l, only connections (sockets \
       that are not servers). Output matches net-tools netstat 2.10 row for row.
+
+      swstat export [--listen ADDR:PORT | --textfile PATH] serves the socket counts to \
+      Prometheus; see 'swstat export --help'.
       """,
     version: "swstat 0.1.0")
 

@@ -83,6 +83,17 @@ func syntheticProcTree(count: Int) throws -> URL {
     #expect(lines.dropFirst(2).allSatisfy { $0.count == 79 && $0.hasPrefix("tcp ") })
   }
 
+  /// The man page renders with no warning from `man --warnings` (what `make lint` runs).
+  @Test(.enabled(if: hasProgram("man"), "needs man-db"))
+  func manPageRendersCleanly() throws {
+    let page = packageRoot.appendingPathComponent("man/swstat.8").path
+    let r = try runCommand([
+      "sh", "-c",
+      "LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 --local-file --troff-device=utf8 --ditroff '\(page)' 2>&1 >/dev/null",
+    ])
+    #expect(r.stdout.isEmpty, "\(r.stdout)")
+  }
+
   /// Every long flag the parser knows is documented in the man page.
   @Test func manPageListsEveryFlag() throws {
     let dump = try runCommand([swstatPath, "--experimental-dump-help"])
@@ -99,6 +110,30 @@ func syntheticProcTree(count: Int) throws -> URL {
     #expect(longs.count > 10)
     for name in longs {
       #expect(man.contains("\\-\\-" + name.replacingOccurrences(of: "-", with: "\\-")), "man page lacks --\(name)")
+    }
+  }
+}
+
+/// Completions come from the argument parser and know swstat's flags.
+@Suite struct CompletionTests {
+  @Test(arguments: ["bash", "zsh", "fish"])
+  func completionScript(shell: String) throws {
+    let r = try runCommand([swstatPath, "--generate-completion-script", shell])
+    #expect(r.status == 0)
+    #expect(r.stdout.contains("swstat"))
+    #expect(r.stdout.contains("count-by") && r.stdout.contains("numeric-hosts"))
+  }
+
+  /// `make install` stages the binary, the man page and the three completion files.
+  @Test(.enabled(if: ProcessInfo.processInfo.environment["SWSTAT_TEST_INSTALL"] != nil, "slow: a release build"))
+  func installStagesEverything() throws {
+    let stage = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-stage-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: stage) }
+    let r = try runCommand(["make", "-C", packageRoot.path, "install", "DESTDIR=\(stage.path)", "PREFIX=/usr"], timeout: 900)
+    #expect(r.status == 0, "\(r.stderr)")
+    for path in ["usr/bin/swstat", "usr/share/man/man8/swstat.8", "usr/share/bash-completion/completions/swstat",
+                 "usr/share/zsh/site-functions/_swstat", "usr/share/fish/vendor_completions.d/swstat.fish"] {
+      #expect(FileManager.default.fileExists(atPath: stage.appendingPathComponent(path).path), "\(path)")
     }
   }
 }

@@ -43,6 +43,46 @@ typedef int (*swstat_sock_fn)(const swstat_sock *_Nonnull sock, void *_Nullable 
 int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
                      swstat_sock_fn _Nonnull fn, void *_Nullable ctx, uint64_t *_Nonnull emitted);
 
+/// Dumps like `swstat_diag_dump`, with `bytecode` (`bytecode_len` bytes, from
+/// `swstat_diag_filter_build`) attached as the request's INET_DIAG_REQ_BYTECODE filter; no
+/// bytecode when `bytecode_len` is 0. A filter the kernel refuses fails the dump with -EINVAL
+/// before any record; -EMSGSIZE when the bytecode does not fit the request.
+int swstat_diag_dump_filtered(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                              const uint8_t *_Nullable bytecode, size_t bytecode_len,
+                              swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
+                              uint64_t *_Nonnull emitted);
+
+/// A port range condition; `set` 0 means no condition. Ports in host order, `lo <= hi`.
+typedef struct {
+    uint8_t  set;
+    uint16_t lo, hi;
+} swstat_port_range;
+
+/// An address prefix condition; `family` 0 means no condition.
+typedef struct {
+    uint8_t  family;            ///< 0, AF_INET or AF_INET6
+    uint8_t  prefix_len;        ///< 0-32 for AF_INET, 0-128 for AF_INET6
+    uint8_t  addr[16];          ///< network order; IPv4 uses the first 4 bytes
+} swstat_prefix;
+
+/// The socket filters sock_diag can run in the kernel, all of which must hold. `sport` and
+/// `src` are the local end, `dport` and `dst` the remote end (as ss uses the words); `port`
+/// holds when either end's port is in range. An IPv4 prefix also matches IPv4-mapped IPv6
+/// sockets (::ffff:a.b.c.d), as the kernel's INET_DIAG_BC_S_COND does.
+typedef struct {
+    swstat_port_range sport, dport, port;
+    swstat_prefix src, dst;
+} swstat_filter;
+
+/// The largest bytecode `swstat_diag_filter_build` writes for any `swstat_filter`.
+#define SWSTAT_FILTER_BYTECODE_MAX 256
+
+/// Compiles `f` into inet_diag bytecode (struct inet_diag_bc_op programs, as ss builds them)
+/// in `out`. Returns the length, 0 when `f` sets no condition (attach nothing then), -ENOSPC
+/// when `cap` is too small, or -EINVAL for a bad family, prefix length or reversed range.
+int swstat_diag_filter_build(const swstat_filter *_Nonnull f, uint8_t *_Nonnull out,
+                             size_t cap);
+
 /// Decodes sock_diag replies already in memory; no I/O, so tests replay recorded dumps
 /// (pass seq = portid = 0 to skip sequence checks). inet_diag_msg carries no protocol, so the
 /// caller passes it. Returns 1 when NLMSG_DONE was seen, 0 when more messages are expected,

@@ -80,17 +80,66 @@ func withSink(
   }
 }
 
+extension SocketFilter {
+  /// The filter's ports and addresses as inet_diag bytecode for INET_DIAG_REQ_BYTECODE; empty
+  /// when there is nothing for the kernel to test (states go into `idiag_states` instead).
+  var kernelBytecode: [UInt8] {
+    var f = swstat_filter()
+    Self.fill(&f.sport, sourcePorts)
+    Self.fill(&f.dport, destinationPorts)
+    Self.fill(&f.port, eitherPort)
+    Self.fill(&f.src, source)
+    Self.fill(&f.dst, destination)
+    var out = [UInt8](repeating: 0, count: Int(SWSTAT_FILTER_BYTECODE_MAX))
+    let n = out.withUnsafeMutableBufferPointer { buf in
+      // swift-format-ignore: NeverForceUnwrap
+      swstat_diag_filter_build(&f, buf.baseAddress!, buf.count)
+    }
+    // Every SocketFilter compiles: ranges are ordered and prefixes fit their family.
+    precondition(n >= 0, "swstat_diag_filter_build failed: \(n)")
+    return Array(out.prefix(Int(n)))
+  }
+
+  private static func fill(_ c: inout swstat_port_range, _ r: ClosedRange<UInt16>?) {
+    guard let r else { return }
+    c.set = 1
+    c.lo = r.lowerBound
+    c.hi = r.upperBound
+  }
+
+  private static func fill(_ c: inout swstat_prefix, _ p: AddressPrefix?) {
+    guard let p else { return }
+    c.family = Kernel.family(p.address.family)
+    c.prefix_len = p.length
+    let bytes = p.address.bytes
+    withUnsafeMutableBytes(of: &c.addr) { raw in
+      for (i, b) in bytes.enumerated() { raw[i] = b }
+    }
+  }
+}
+
+extension SocketQuery {
+  /// A query whose `matches` holds for every record: what a dump delivers when the Swift
+  /// re-check is off (tests that look at the kernel's filtering alone).
+  static let acceptAll = SocketQuery(scope: .all, tcpStates: StateMask(rawValue: ~0))
+}
+
 enum Shim {
-  /// One sock_diag dump; returns the C result code, the number of records the kernel sent
-  /// (before filtering), and the sink.
+  /// One sock_diag dump with `bytecode` attached (none when empty); returns the C result
+  /// code, the number of records the kernel sent (before filtering in Swift), and the sink.
+  /// With `verify` false the records reach `body` exactly as the kernel filtered them.
   static func diagDump(
-    _ table: SocketTable, _ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void
+    _ table: SocketTable, _ query: SocketQuery, bytecode: [UInt8], verify: Bool = true,
+    _ body: (borrowing SocketRecord) throws -> Void
   ) -> (rc: Int32, emitted: UInt64, sink: SinkResult) {
     var emitted: UInt64 = 0
-    let (rc, sink) = withSink(query, body) { fn, ctx in
-      swstat_diag_dump(
-        Kernel.family(table.family), Kernel.proto(table.transport),
-        query.kernelStateMask(for: table.transport), fn, ctx, &emitted)
+    let (rc, sink) = withSink(verify ? query : .acceptAll, body) { fn, ctx in
+      bytecode.withUnsafeBufferPointer { bc in
+        swstat_diag_dump_filtered(
+          Kernel.family(table.family), Kernel.proto(table.transport),
+          query.kernelStateMask(for: table.transport), bc.baseAddress, bc.count, fn, ctx,
+          &emitted)
+      }
     }
     return (rc, emitted, sink)
   }

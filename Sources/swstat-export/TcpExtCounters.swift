@@ -1,0 +1,69 @@
+import Glibc
+import SystemPackage
+
+/// The listen counters of /proc/net/netstat's `TcpExt:` lines (a header line of names, then a
+/// line of values), which `nstat` shows as TcpExtListenOverflows and TcpExtListenDrops.
+struct TcpExtCounters: Equatable {
+  /// Times a listener's accept queue was full when a handshake completed (`LINUX_MIB_LISTENOVERFLOWS`).
+  var listenOverflows: UInt64
+  /// SYNs and handshakes dropped at a listener, overflows included (`LINUX_MIB_LISTENDROPS`).
+  var listenDrops: UInt64
+
+  /// Reads `<procRoot>/net/netstat`; nil when the file does not exist (a captured /proc tree).
+  static func read(procRoot: String) throws(ExportError) -> TcpExtCounters? {
+    let path = procRoot + "/net/netstat"
+    let bytes: [UInt8]
+    do {
+      bytes = try readWholeFile(path)
+    } catch .noSuchFileOrDirectory {
+      return nil
+    } catch {
+      throw .file(path: path, errno: error)
+    }
+    guard let counters = parse(bytes) else {
+      throw .malformed(path: path, reason: "no TcpExt ListenOverflows and ListenDrops")
+    }
+    return counters
+  }
+
+  /// Finds the two counters in the file's text; nil when the TcpExt lines lack them.
+  static func parse(_ bytes: [UInt8]) -> TcpExtCounters? {
+    let lines = bytes.split(separator: 0x0a).map { String(decoding: $0, as: UTF8.self) }
+    for (i, header) in lines.enumerated() where header.hasPrefix("TcpExt:") && i + 1 < lines.count {
+      let names = header.split(separator: " ")
+      let values = lines[i + 1].split(separator: " ")
+      guard values.first == "TcpExt:", values.count == names.count else { continue }
+      func value(_ name: String) -> UInt64? {
+        names.firstIndex { $0 == name }.flatMap { UInt64(values[$0]) }
+      }
+      guard let overflows = value("ListenOverflows"), let drops = value("ListenDrops") else {
+        return nil
+      }
+      return TcpExtCounters(listenOverflows: overflows, listenDrops: drops)
+    }
+    return nil
+  }
+}
+
+/// Reads a file to end of file; /proc hands out one page per read(), so loop until 0.
+func readWholeFile(_ path: String) throws(Errno) -> [UInt8] {
+  let fd: FileDescriptor
+  do {
+    fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+  } catch {
+    throw (error as? Errno) ?? .ioError
+  }
+  defer { try? fd.close() }
+  var out: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 16384)
+  while true {
+    let n: Int
+    do {
+      n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+    } catch {
+      throw (error as? Errno) ?? .ioError
+    }
+    if n == 0 { return out }
+    out.append(contentsOf: chunk[..<n])
+  }
+}
