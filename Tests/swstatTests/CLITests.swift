@@ -129,9 +129,14 @@ func syntheticProcTree(count: Int) throws -> URL {
   func installStagesEverything() throws {
     let stage = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-stage-\(getpid())")
     defer { try? FileManager.default.removeItem(at: stage) }
-    let r = try runCommand(["make", "-C", packageRoot.path, "install", "DESTDIR=\(stage.path)", "PREFIX=/usr"], timeout: 900)
+    // A scratch path of its own: `swift test` holds the lock on .build while this runs.
+    let r = try runCommand(
+      [
+        "make", "-C", packageRoot.path, "install", "DESTDIR=\(stage.path)", "PREFIX=/usr",
+        "RELEASE_FLAGS=-c release --static-swift-stdlib --scratch-path .build-install",
+      ], timeout: 1200)
     #expect(r.status == 0, "\(r.stderr)")
-    for path in ["usr/bin/swstat", "usr/share/man/man8/swstat.8", "usr/share/bash-completion/completions/swstat",
+    for path in ["usr/bin/swstat", "usr/bin/swstat-export", "usr/share/man/man8/swstat.8", "usr/share/bash-completion/completions/swstat",
                  "usr/share/zsh/site-functions/_swstat", "usr/share/fish/vendor_completions.d/swstat.fish"] {
       #expect(FileManager.default.fileExists(atPath: stage.appendingPathComponent(path).path), "\(path)")
     }
