@@ -13,7 +13,7 @@ DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonsch
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 
-.PHONY: all deps build run test lint bench install uninstall clean
+.PHONY: all deps build run test lint bench install uninstall clean fuzz fuzz-smoke sanitize
 
 all: build
 
@@ -38,13 +38,88 @@ build: deps
 run: build
 	"$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" -tanp
 
-test: deps
+test: deps fuzz-smoke
 	$(SWIFT) test
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 	clang -fsyntax-only -Wall -Wextra -Werror -D_GNU_SOURCE -ISources/CSwstat/include Sources/CSwstat/*.c
 	@o=$$($(MAN_CHECK) man/swstat.8 2>&1 >/dev/null); test -z "$$o" || { echo "$$o"; exit 1; }
+
+# Fuzzing (issue 6): libFuzzer harnesses in Tests/Fuzz/ for the sock_diag decoder, the /proc/net
+# scanner, the bytecode compiler (C, built with the shim's own .c files) and SwstatCore's
+# argument parsers (Swift, built by swiftc from the pure-Swift files they need). The toolchain's
+# clang and swiftc both have -fsanitize=fuzzer. `make fuzz` runs each target FUZZ_SECONDS,
+# `make fuzz-smoke` (part of `make test`) FUZZ_SMOKE_SECONDS; both first replay every seed and
+# `regress-*` input in Tests/Fuzz/corpus/<target>, which they only read: new inputs go to
+# $(FUZZ_BUILD)/corpus/<target>, a crash to $(FUZZ_BUILD)/crash-<target>-*, each run's output
+# to $(FUZZ_BUILD)/<target>.log. FUZZ_FLAGS: more libFuzzer flags (-runs=N, -jobs=N, ...).
+FUZZ_SECONDS       ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_BUILD         ?= .build-fuzz
+FUZZ_FLAGS         ?=
+TOOLCHAIN_BIN      := $(dir $(realpath $(shell command -v $(SWIFT))))
+FUZZ_CC            ?= $(TOOLCHAIN_BIN)clang
+FUZZ_SWIFTC        ?= $(TOOLCHAIN_BIN)swiftc
+FUZZ_TARGETS        = diag_parse proc_parse filter_build swift_parsers
+FUZZ_BINS           = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+# lld: gold warns about every ASan helper symbol.
+FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -ISources/CSwstat/include -Wall -Wextra -Werror -fuse-ld=lld \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCounts.swift \
+                     SocketQuery.swift SocketFilter.swift SocketFilter+Parsing.swift \
+                     SocketState.swift SocketRecord.swift) Tests/Fuzz/FuzzParsers.swift
+
+# The decoder harness places its input against a guard page at any offset, so struct reads may
+# be unaligned there (never in a real receive buffer, which is 8-byte aligned).
+$(FUZZ_BUILD)/fuzz_diag_parse: Tests/Fuzz/fuzz_diag_parse.c Sources/CSwstat/sock_diag.c \
+                               Sources/CSwstat/include/CSwstat.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fno-sanitize=alignment -o $@ $(filter %.c,$^) -lmnl
+$(FUZZ_BUILD)/fuzz_proc_parse: Tests/Fuzz/fuzz_proc_parse.c Sources/CSwstat/proc_net.c \
+                               Sources/CSwstat/include/CSwstat.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+$(FUZZ_BUILD)/fuzz_filter_build: Tests/Fuzz/fuzz_filter_build.c Sources/CSwstat/diag_filter.c \
+                                 Sources/CSwstat/include/CSwstat.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+$(FUZZ_BUILD)/fuzz_swift_parsers: $(FUZZ_SWIFT_SOURCES)
+	@mkdir -p $(@D)
+	$(FUZZ_SWIFTC) -sanitize=fuzzer,address -parse-as-library -O -g -use-ld=lld \
+	  -module-name SwstatFuzz -o $@ $(FUZZ_SWIFT_SOURCES)
+
+# Runs every target for $(1) seconds; prints libFuzzer's run count per target, or the log's
+# end and the crash file when one fails. The Swift runtime's backtracer is off: under ASan it
+# reads memory ASan reports, hiding the real failure.
+fuzz_all = for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  if SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(1) -timeout=10 -print_final_stats=1 \
+	      -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_FLAGS) \
+	      $(FUZZ_BUILD)/corpus/$$t Tests/Fuzz/corpus/$$t > $(FUZZ_BUILD)/$$t.log 2>&1; then \
+	    echo "fuzz $$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_BUILD)/$$t.log) runs, no crash"; \
+	  else \
+	    tail -40 $(FUZZ_BUILD)/$$t.log; echo "fuzz $$t: FAILED (log: $(FUZZ_BUILD)/$$t.log)"; exit 1; \
+	  fi; \
+	done
+
+fuzz: deps $(FUZZ_BINS)
+	@$(call fuzz_all,$(FUZZ_SECONDS))
+
+fuzz-smoke: deps $(FUZZ_BINS)
+	@$(call fuzz_all,$(FUZZ_SMOKE_SECONDS))
+
+# The whole suite under ASan+UBSan, then the threaded -p owner scan under TSan, each in a
+# scratch folder of its own. swiftc has no -sanitize=undefined on Linux (Swift code traps on
+# overflow and bad casts by itself), so UBSan goes to the C shim through clang, and its
+# runtime comes with ASan's. Tests/lsan.supp says why each leak report it hides is not ours.
+SAN_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+sanitize: deps
+	$(SAN_ENV) $(SWIFT) test --sanitize=address -Xcc -fsanitize=undefined \
+	  -Xcc -fno-sanitize-recover=undefined --scratch-path .build-san
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
+	  --filter 'LiveSocketTests|OwnerScanThreadTests|ParityTests|NonRootTests|ownersUnderProcessChurn'
 
 # Benchmark (issue 8): creates loopback socket loads (127.0.0.x and ::1 only) and times swstat
 # against ss, netstat and the bare sock_diag and /proc floors, round by round; prints the table

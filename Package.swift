@@ -45,7 +45,8 @@ let package = Package(
       name: "SwstatCoreTests", dependencies: ["SwstatCore", "SwstatTestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(name: "SwstatRenderTests", dependencies: ["SwstatRender"], exclude: ["Snapshots"]),
-    .testTarget(name: "swstatTests", dependencies: ["swstat", "SwstatTestSupport"]),
+    .testTarget(
+      name: "swstatTests", dependencies: ["swstat", "SwstatTestSupport"], exclude: ["Fixtures"]),
     // `make bench`: times swstat beside ss, netstat and two C floors (Sources/swstat-diagdump,
     // Sources/swstat-procparse, built with cc by the Makefile) at 1k-100k loopback sockets.
     .executableTarget(name: "swstat-bench"),

@@ -28,6 +28,14 @@
 
 enum { TCP_LISTEN_STATE = 10 };
 
+// Whether a whole message starts at `nlh` with `remaining` bytes left. libmnl's mnl_nlmsg_ok
+// compares `(int)nlmsg_len`, so a length of 2 GiB or more passes as negative and
+// mnl_nlmsg_next then steps gigabytes past the buffer (found by Tests/Fuzz/fuzz_diag_parse).
+static int message_ok(const struct nlmsghdr *nlh, int remaining) {
+    return remaining >= (int)sizeof(struct nlmsghdr) &&
+           nlh->nlmsg_len >= sizeof(struct nlmsghdr) && nlh->nlmsg_len <= (uint32_t)remaining;
+}
+
 static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock *s) {
     if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct inet_diag_msg)) return -EBADMSG;
     const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
@@ -37,7 +45,14 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock 
     s->protocol = protocol;
     s->state = m->idiag_state;
     s->timer = m->idiag_timer;
-    s->retransmits = m->idiag_retrans;
+    if (s->timer == 2 || s->timer == 4) {
+        // For the keepalive and zero-window probe timers the kernel puts icsk_probes_out in
+        // idiag_retrans; /proc/net/tcp shows it as `timeout` beside icsk_retransmits (then 0
+        // nearly always). Keep the fields meaning the same whichever source filled them.
+        s->probes = m->idiag_retrans;
+    } else {
+        s->retransmits = m->idiag_retrans;
+    }
     s->local_port = ntohs(m->id.idiag_sport);
     s->remote_port = ntohs(m->id.idiag_dport);
     size_t alen = s->family == AF_INET ? 4 : 16;
@@ -57,13 +72,21 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock 
     s->expires_ms = m->idiag_expires;
     s->cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
 
-    const struct nlattr *attr;
-    mnl_attr_for_each(attr, nlh, sizeof(*m)) {
+    // Attributes end where the message does. mnl_attr_for_each runs to NLMSG_ALIGN(nlmsg_len),
+    // up to 3 bytes past the buffer when the last message's length is not a multiple of 4
+    // (found by Tests/Fuzz/fuzz_diag_parse).
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    for (const struct nlattr *attr = mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
+         mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
         if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0) continue;   // newer than our headers
         if (mnl_attr_get_type(attr) == INET_DIAG_SHUTDOWN) {
             if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0) return -EBADMSG;
             s->shutdown = mnl_attr_get_u8(attr) & 3;
             s->has_shutdown = 1;
+        } else if (mnl_attr_get_type(attr) == INET_DIAG_PROTOCOL) {
+            // Only destroy notifications carry it: one group socket hears TCP and UDP.
+            if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0) return -EBADMSG;
+            s->protocol = mnl_attr_get_u8(attr);
         }
     }
     return 0;
@@ -74,7 +97,7 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
                       int *interrupted) {
     const struct nlmsghdr *nlh = buf;
     int remaining = len > INT32_MAX ? INT32_MAX : (int)len;
-    while (mnl_nlmsg_ok(nlh, remaining)) {
+    while (message_ok(nlh, remaining)) {
         // seq = portid = 0 switch these checks off, which replaying a recording needs.
         if (!mnl_nlmsg_portid_ok(nlh, portid) || !mnl_nlmsg_seq_ok(nlh, seq)) return -EPROTO;
         if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) *interrupted = 1;
@@ -84,7 +107,9 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
         case NLMSG_ERROR: {
             if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nlmsgerr)) return -EBADMSG;
             const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-            return e->error < 0 ? e->error : -EPROTO;
+            // Only -4095..-1 are errnos. Anything else is a corrupt reply, and INT_MIN would
+            // trap when Swift negates it for Errno (found by Tests/Fuzz/fuzz_diag_parse).
+            return e->error < 0 && e->error >= -4095 ? e->error : -EPROTO;
         }
         case SOCK_DIAG_BY_FAMILY: {
             swstat_sock s;
@@ -208,7 +233,7 @@ int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, in
         // Stop after the datagram that carries NLMSG_DONE or an error.
         const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
         int remaining = (int)n, last = 0;
-        while (mnl_nlmsg_ok(nlh, remaining)) {
+        while (message_ok(nlh, remaining)) {
             if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) last = 1;
             nlh = mnl_nlmsg_next(nlh, &remaining);
         }
@@ -216,4 +241,55 @@ int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, in
     }
     mnl_socket_close(nl);
     return rc;
+}
+
+int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -errno;
+    // A burst of closes must not overflow the queue between two reads: ask for a big buffer.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    int groups[4], n = 0;
+    if (tcp) { groups[n++] = SKNLGRP_INET_TCP_DESTROY; groups[n++] = SKNLGRP_INET6_TCP_DESTROY; }
+    if (udp) { groups[n++] = SKNLGRP_INET_UDP_DESTROY; groups[n++] = SKNLGRP_INET6_UDP_DESTROY; }
+    for (int i = 0; i < n; i++) {
+        if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(int)) < 0) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+    }
+    return fd;
+}
+
+int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
+    _Alignas(8) char buf[SWSTAT_NL_BUFFER];
+    int delivered = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return delivered;
+            return -errno;      // ENOBUFS: the kernel dropped notifications
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+        int remaining = (int)n;
+        while (message_ok(nlh, remaining)) {
+            if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+                swstat_sock s;
+                // The protocol comes from INET_DIAG_PROTOCOL; TCP until then.
+                if (decode_one(nlh, IPPROTO_TCP, &s) == 0) {
+                    delivered++;
+                    if (fn(&s, ctx) != 0) return delivered;
+                }
+            }
+            nlh = mnl_nlmsg_next(nlh, &remaining);
+        }
+    }
 }

@@ -107,7 +107,7 @@ public struct ProcessOwners: Sendable {
 
   /// "socket:[12345]" → 12345.
   @inline(__always)
-  private static func socketInode(_ link: UnsafeMutablePointer<UInt8>, _ n: Int) -> UInt64? {
+  static func socketInode(_ link: UnsafeMutablePointer<UInt8>, _ n: Int) -> UInt64? {
     // "socket:["
     guard link[0] == 0x73, link[1] == 0x6f, link[2] == 0x63, link[3] == 0x6b, link[4] == 0x65,
       link[5] == 0x74, link[6] == 0x3a, link[7] == 0x5b, link[n - 1] == 0x5d
@@ -121,24 +121,30 @@ public struct ProcessOwners: Sendable {
     return v
   }
 
+  /// The entry's name as a number (a pid or an fd), or nil when it is not all digits.
   @inline(__always)
-  private static func numericName(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
-    withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      var v = 0
-      var i = 0
-      while i < raw.count, raw[i] != 0 {
-        let d = raw[i] &- 0x30
-        guard d < 10, i < 10 else { return nil }
-        v = v * 10 + Int(d)
-        i += 1
+  static func numericName(_ entry: UnsafeMutablePointer<dirent>) -> Int? {
+    // Read d_name where it lies, byte by byte up to its NUL. readdir's entry is only d_reclen
+    // bytes long, so `withUnsafeBytes(of: entry.pointee.d_name)` copied all 256 bytes and read
+    // past the end of glibc's buffer at its last entry (ASan, `make sanitize`).
+    withUnsafeMutablePointer(to: &entry.pointee.d_name) { tuple in
+      UnsafeRawPointer(tuple).withMemoryRebound(to: UInt8.self, capacity: 11) { name in
+        var v = 0
+        var i = 0
+        while name[i] != 0 {
+          let d = name[i] &- 0x30
+          guard d < 10, i < 10 else { return nil }
+          v = v * 10 + Int(d)
+          i += 1
+        }
+        return i == 0 ? nil : v
       }
-      return i == 0 ? nil : v
     }
   }
 
   /// Reads argv[0] from /proc/[pid]/cmdline (511 bytes at most, as netstat); keeps its basename
   /// when it starts with '/', and builds the label `pid/name` cut to 19 bytes.
-  private mutating func readProgram(pid: Int32, procRoot: String) {
+  mutating func readProgram(pid: Int32, procRoot: String) {
     var buf = [UInt8](repeating: 0, count: 512)
     let fd = open("\(procRoot)/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
     var n = 0
@@ -157,6 +163,22 @@ public struct ProcessOwners: Sendable {
     label.append(contentsOf: argv0)
     labels[pid] = Array(label.prefix(19))
   }
+
+  /// Adds one (inode, owner) pair found by a walk; the first owner of an inode stays first.
+  mutating func add(inode: UInt64, pid: Int32, fd: Int32) {
+    sawSocket = true
+    if firstOwner[inode] == nil { firstOwner[inode] = Int32(owners.count) }
+    owners.append((inode, Owner(pid: pid, fd: fd)))
+  }
+
+  /// Copies a process's program name and label from another map.
+  mutating func copyProgram(of pid: Int32, from other: ProcessOwners) {
+    programs[pid] = other.programs[pid]
+    labels[pid] = other.labels[pid]
+  }
+
+  /// Marks that some fd folder could not be read.
+  mutating func noteDenied() { permissionDenied = true }
 }
 
 /// A walk of /proc/[pid]/fd on a thread of its own, so that it overlaps the kernel dump on a

@@ -144,6 +144,9 @@ extension AddressPrefix {
 
   /// inet_pton, IPv4 first.
   private static func address(_ text: String) -> IPAddress? {
+    // inet_pton would stop at a NUL and accept "127.0.0.1\0junk" as 127.0.0.1 (found by
+    // Tests/Fuzz/FuzzParsers.swift).
+    guard !text.utf8.contains(0) else { return nil }
     var v4 = in_addr()
     if inet_pton(AF_INET, text, &v4) == 1 {
       return withUnsafeBytes(of: &v4) { IPAddress(family: .inet, bytes: $0) }

@@ -32,6 +32,8 @@ public final class JSONRenderer {
   private let out: OutputBuffer
   private let owners: ((UInt64) -> [SocketOwnerInfo])?
   private let cache = AddressTextCache()
+  /// `--all-netns`: the namespace's label, written as `"netns"` last in each object.
+  public var netns: [UInt8]? = nil
 
   /// A renderer writing to `out`; with `owners`, each object lists every process holding it.
   public init(output: OutputBuffer, owners: ((UInt64) -> [SocketOwnerInfo])? = nil) {
@@ -58,9 +60,18 @@ public final class JSONRenderer {
   }
 
   /// One object and its newline.
-  public func write(_ r: SocketRecord) throws(OutputError) {
+  public func write(_ r: SocketRecord) throws(OutputError) { try write(r, leading: "") }
+
+  /// One object whose first members are `leading` (JSON members, each followed by a comma:
+  /// `"time":"…","event":"new",`), then the socket's.
+  public func write(_ r: SocketRecord, leading: String) throws(OutputError) {
     var c = RowCursor(try out.reserveRow())
-    c.put("{\"proto\":")
+    c.put(0x7b)
+    if !leading.isEmpty {
+      var l = leading
+      l.withUTF8 { c.put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0).prefix(2048))) }
+    }
+    c.put("\"proto\":")
     c.put(r.transport == .tcp ? "\"tcp\"" : "\"udp\"")
     c.put(",\"family\":")
     c.put(r.family == .inet ? "\"inet\"" : "\"inet6\"")
@@ -104,6 +115,10 @@ public final class JSONRenderer {
     c.decimal(UInt64(r.retransmits))
     c.put("}")
     guard let owners else {
+      if let netns {
+        c.put(",\"netns\":")
+        c.jsonString(netns)
+      }
       c.put("}\n")
       out.commitRow(c.p)
       return
@@ -124,7 +139,12 @@ public final class JSONRenderer {
       out.commitRow(c.p)
     }
     c = RowCursor(try out.reserveRow())
-    c.put("]}\n")
+    c.put("]")
+    if let netns {
+      c.put(",\"netns\":")
+      c.jsonString(netns)
+    }
+    c.put("}\n")
     out.commitRow(c.p)
   }
 

@@ -16,6 +16,8 @@ public struct NetstatOptions: Sendable {
   public var extend = false
   /// -p: the PID/Program name column.
   public var programs = false
+  /// -o: the Timer column.
+  public var timers = false
 
   /// Options with netstat's defaults (names resolved, connections only).
   public init() {}
@@ -62,6 +64,7 @@ public final class NetstatRenderer {
     out.append("Proto Recv-Q Send-Q Local Address           Foreign Address         State      ")
     if options.extend { out.append(" User       Inode     ") }
     if options.programs { out.append(" PID/Program name    ") }
+    if options.timers { out.append(" Timer") }
     out.append("\n")
   }
 
@@ -125,8 +128,53 @@ public final class NetstatRenderer {
         c.put("-                   ")
       }
     }
+    if options.timers {
+      c.put(0x20)
+      writeTimer(r, &c)
+    }
     c.put(0x0a)
     out.commitRow(c.p)
+  }
+
+  /// netstat -o: `off (0.00/0/0)`, `on (1.40/5/0)`, `keepalive (7194.18/0/0)`,
+  /// `timewait (54.23/0/0)`, `probe (1.12/0/3)`: seconds left, retransmits, probes. UDP shows
+  /// `off` (or `onN`), with retransmits always 0 (net-tools `udp_do_one`).
+  private func writeTimer(_ r: SocketRecord, _ c: inout RowCursor) {
+    let code = r.timerCode
+    let retransmits = r.transport == .udp ? 0 : UInt64(r.retransmits)
+    let centiseconds = UInt64(r.timerExpiresMilliseconds / 10)
+    if code == 0 {
+      c.put("off (0.00/")
+    } else {
+      if r.transport == .udp {
+        if code == 1 || code == 2 {
+          c.put("on")
+          c.decimal(UInt64(code))
+        } else {
+          c.put("unkn-")
+          c.decimal(UInt64(code))
+        }
+      } else {
+        switch code {
+        case 1: c.put("on")
+        case 2: c.put("keepalive")
+        case 3: c.put("timewait")
+        case 4: c.put("probe")
+        default:
+          c.put("unkn-")
+          c.decimal(UInt64(code))
+        }
+      }
+      c.put(" (")
+      c.decimal(centiseconds / 100)
+      c.put(0x2e)
+      c.decimal(centiseconds % 100, width: 2, zeroPad: true)
+      c.put(0x2f)
+    }
+    c.decimal(retransmits)
+    c.put(0x2f)
+    c.decimal(UInt64(r.probes))
+    c.put(0x29)
   }
 
   /// `addr_do_one`: "address:port", cut to 23 columns unless -W, padded to 23.

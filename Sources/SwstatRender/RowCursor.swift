@@ -45,9 +45,10 @@ public struct RowCursor {
     }
   }
 
-  /// An unsigned decimal, right-aligned in `width` columns (`%*lu`).
+  /// An unsigned decimal, right-aligned in `width` columns (`%*lu`, or `%0*lu` with
+  /// `zeroPad`).
   @inline(__always)
-  public mutating func decimal(_ value: UInt64, width: Int = 0) {
+  public mutating func decimal(_ value: UInt64, width: Int = 0, zeroPad: Bool = false) {
     var digits = 1
     var t = value
     while t >= 10 {
@@ -55,7 +56,7 @@ public struct RowCursor {
       digits += 1
     }
     if width > digits {
-      p.update(repeating: 0x20, count: width - digits)
+      p.update(repeating: zeroPad ? 0x30 : 0x20, count: width - digits)
       p += width - digits
     }
     var v = value

@@ -86,8 +86,8 @@ struct BenchRun {
         group: group.name, label: $0.label,
         commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " "))
     }
-    var active: [Int] = []
-    for (index, command) in group.commands.enumerated() {
+    var active: [Int] = group.warmUp ? [] : Array(group.commands.indices)
+    for (index, command) in group.commands.enumerated() where group.warmUp {
       let warmUp = try time(command)
       if warmUp.status.succeeded {
         active.append(index)
@@ -97,8 +97,9 @@ struct BenchRun {
       }
     }
     var refreshes = 0
-    writeError("swstat-bench: \(load.mix.sockets) sockets: \(group.name) (\(options.runs) rounds)")
-    for round in 0..<options.runs {
+    let rounds = group.rounds ?? options.runs
+    writeError("swstat-bench: \(load.mix.sockets) sockets: \(group.name) (\(rounds) rounds)")
+    for round in 0..<rounds {
       if try load.refreshTimeWaitIfOlder(than: timeWaitMaxAge) { refreshes += 1 }
       // Rotate the order each round so no command always runs right after the same one.
       for step in active.indices {
@@ -126,6 +127,10 @@ struct BenchRun {
       switch target.metric {
       case .wallTime: pairs.map { Double($0.wallNanoseconds) / Double($1.wallNanoseconds) }
       case .peakRSS: pairs.map { Double($0.maxRSSKiB) / Double($1.maxRSSKiB) }
+      case .cpuShare:
+        numerator.measurements.map {
+          Double($0.userMicroseconds + $0.systemMicroseconds) * 1000 / Double($0.wallNanoseconds)
+        }
       }
     return RatioResult(target: target, perRound: perRound)
   }

@@ -26,12 +26,14 @@ struct Listing {
     // A count covers servers too unless -l narrows it: a table whose LISTEN row is always zero
     // would only mislead.
     // A --state list names the states wanted, as in ss, so netstat's default split steps aside.
-    options.all || ((counting || options.filter.states != nil) && !options.listening)
+    options.all
+      || ((counting || options.events || options.watch || options.filter.states != nil)
+        && !options.listening)
       ? .all : options.listening ? .listening : .connected
   }
 
   var source: any SocketSource {
-    let proc = ProcNetSource(root: options.procRoot)
+    let proc = ProcNetSource(root: options.netRoot ?? options.procRoot)
     switch options.source {
     case .netlink: return NetlinkSource()
     case .proc: return proc
@@ -54,10 +56,24 @@ struct Listing {
     o.numericUsers = options.numeric || options.numericUsers
     o.extend = options.extend > 0
     o.programs = options.needsOwners
+    o.timers = options.timers
     return o
   }
 
   func run() throws -> Int32 {
+    if let status = try runExtraTables() { return status }
+    if options.continuous {
+      try runContinuous()
+      return 0
+    }
+    if options.events {
+      try runEvents()
+      return 0
+    }
+    if options.watch {
+      try runWatch()
+      return 0
+    }
     if options.quiet { return try anySocketMatches() ? 0 : 1 }
     if !options.expectations.isEmpty { return try checkExpectations() }
     if options.count {
@@ -96,23 +112,29 @@ struct Listing {
       }
       owners = scan.join()
     }
-    if options.filtersByOwner {
-      // A socket matches when any of its owners does.
-      var wantedInodes = Set<UInt64>()
-      for (inode, o) in owners.owners where ownerMatches(o.pid, owners) { wantedInodes.insert(inode) }
-      records.removeAll { !wantedInodes.contains($0.inode) }
-    }
-    if owners.permissionDenied {
-      // netstat's two notes, on stderr before the banner.
-      if owners.isEmpty {
-        writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
-      } else {
-        writeStderr(
-          "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
-        )
-      }
-    }
+    records = filterByOwner(records, owners)
+    writeOwnerNote(owners)
     return (records, owners)
+  }
+
+  /// The records whose owners match --pid/--program (any owner of a socket may match).
+  func filterByOwner(_ records: [SocketRecord], _ owners: ProcessOwners) -> [SocketRecord] {
+    guard options.filtersByOwner else { return records }
+    var wanted = Set<UInt64>()
+    for (inode, o) in owners.owners where ownerMatches(o.pid, owners) { wanted.insert(inode) }
+    return records.filter { wanted.contains($0.inode) }
+  }
+
+  /// netstat's notes when some processes could not be looked at, on stderr before the banner.
+  func writeOwnerNote(_ owners: ProcessOwners) {
+    guard owners.permissionDenied else { return }
+    if owners.isEmpty {
+      writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
+    } else {
+      writeStderr(
+        "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
+      )
+    }
   }
 
   private func ownerMatches(_ pid: Int32, _ owners: ProcessOwners) -> Bool {

@@ -28,8 +28,22 @@ struct ListingConfig: Equatable {
   var countBy: [CountKey]? = nil
   var expectations: [Expectation] = []
   var filter = SocketFilter()
+  var timers = false
+  var continuous = false
+  var watch = false
+  var events = false
+  var interval: Double? = nil
   var ownerPid: Int32? = nil
   var ownerProgram: String? = nil
+  // Issue 5 (ExtraTablesOptions): -x, -w, -s, --netns, --all-netns.
+  var unix = false
+  var raw = false
+  var statistics = false
+  var netns: String? = nil
+  var allNetns = false
+  /// Where /proc/net is read from when it is not `procRoot`'s: /proc/thread-self inside a
+  /// namespace thread (the -p walk of /proc/[pid] keeps `procRoot`).
+  var netRoot: String? = nil
 
   /// Whether sockets are chosen by their owners (--pid, --program), which needs -p's walk.
   var filtersByOwner: Bool { ownerPid != nil || ownerProgram != nil }
@@ -63,12 +77,20 @@ enum FastArguments {
         case "--json": c.json = true
         case "--no-header": c.noHeader = true
         case "--quiet": c.quiet = true
+        case "--timers": c.timers = true
+        case "--continuous": c.continuous = true
+        case "--watch": c.watch = true
+        case "--events": c.events = true
         case "--inet": c.inet = true
         case "--inet6": c.inet6 = true
         case "--wide": c.wide = true
         case "--extend": c.extend += 1
         case "--count": c.count = true
         case "--verbose": c.verbose = true
+        case "--unix": c.unix = true
+        case "--raw": c.raw = true
+        case "--statistics": c.statistics = true
+        case "--all-netns": c.allNetns = true
         default: return nil
         }
         continue
@@ -89,10 +111,17 @@ enum FastArguments {
         case UInt8(ascii: "j"): c.json = true
         case UInt8(ascii: "H"): c.noHeader = true
         case UInt8(ascii: "q"): c.quiet = true
+        case UInt8(ascii: "x"): c.unix = true
+        case UInt8(ascii: "w"): c.raw = true
+        case UInt8(ascii: "s"): c.statistics = true
+        case UInt8(ascii: "o"): c.timers = true
+        case UInt8(ascii: "c"): c.continuous = true
         default: return nil
         }
       }
     }
+    // Combinations ArgumentParser's validate() refuses go there for the message.
+    if [c.continuous, c.watch, c.events].filter({ $0 }).count > 1 { return nil }
     return c
   }
 }

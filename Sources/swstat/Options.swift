@@ -79,6 +79,31 @@ struct ListingOptions: ParsableArguments {
       valueName: "expr"))
   var expect: [String] = []
 
+  @Flag(name: [.customShort("o"), .customLong("timers")], help: "Show the Timer column.")
+  var timers = false
+
+  @Flag(
+    name: [.customShort("c"), .customLong("continuous")],
+    help: "Print the listing again every second (or --interval).")
+  var continuous = false
+
+  @Flag(
+    name: .customLong("watch"),
+    help: "A live dashboard of counts, trends, top ports and peers (a line per tick when piped).")
+  var watch = false
+
+  @Flag(
+    name: .customLong("events"),
+    help: "Print each socket's changes as they happen: NEW, state changes, GONE.")
+  var events = false
+
+  @Option(
+    name: .customLong("interval"),
+    help: ArgumentHelp(
+      "Seconds between passes of -c, --watch and --events (default 1; 0.1 for --events).",
+      valueName: "secs"))
+  var interval: Double?
+
   @Option(
     name: .customLong("state"),
     help: ArgumentHelp(
@@ -135,6 +160,12 @@ struct ListingOptions: ParsableArguments {
     } catch {
       throw ValidationError(error.description)
     }
+    if let interval, !(interval >= 0.01 && interval <= 86400) {
+      throw ValidationError("--interval: expected seconds from 0.01 to 86400, got \(interval)")
+    }
+    if [continuous, watch, events].filter({ $0 }).count > 1 {
+      throw ValidationError("-c, --watch and --events are separate modes: give one")
+    }
     if let pid, pid <= 0 { throw ValidationError("--pid: expected a process id above 0, got \(pid)") }
     if let countBy, case .failure(let bad) = CountKey.parseList(countBy) {
       throw ValidationError("--count-by: \(bad)")
@@ -160,6 +191,11 @@ struct ListingOptions: ParsableArguments {
       (try? SocketFilter.parse(state: state, sport: sport, dport: dport, port: port, src: src, dst: dst))
       ?? SocketFilter()
     c.ownerPid = pid
+    c.timers = timers
+    c.continuous = continuous
+    c.watch = watch
+    c.events = events
+    c.interval = interval
     c.ownerProgram = program
     return c
   }

@@ -65,9 +65,17 @@ struct Swstat: ParsableCommand {
     version: "swstat 0.1.0")
 
   @OptionGroup var options: ListingOptions
+  @OptionGroup var extraTables: ExtraTablesOptions
+
+  /// Every option group's settings together.
+  var config: ListingConfig {
+    var c = options.config
+    extraTables.apply(to: &c)
+    return c
+  }
 
   mutating func run() throws {
-    execute(options.config)
+    execute(config)
   }
 }
 

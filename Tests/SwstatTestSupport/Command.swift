@@ -44,7 +44,8 @@ public func runCommand(_ arguments: [String], timeout: Double = 60) throws -> Co
   }
   if group.wait(timeout: .now() + timeout) == .timedOut {
     kill(p.processIdentifier, SIGKILL)
-    group.wait()
+    // A daemon the command left behind may hold the pipes open: do not wait for it forever.
+    _ = group.wait(timeout: .now() + 5)
   }
   p.waitUntilExit()
   let status =
@@ -81,4 +82,48 @@ public var isRoot: Bool { geteuid() == 0 }
 /// Whether a program can be found in PATH.
 public func hasProgram(_ name: String) -> Bool {
   ((try? runCommand(["sh", "-c", "command -v \(name)"]))?.status ?? 1) == 0
+}
+
+/// Runs a program with stdin, stdout and stderr on /dev/null and every other descriptor closed,
+/// and waits for it (at most `timeout` seconds, then SIGKILL). For commands that leave a daemon
+/// behind (tmux), which must not inherit our pipes. Returns the exit status.
+@discardableResult
+public func runDetached(_ arguments: [String], timeout: Double = 30) -> Int32 {
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  for fd: Int32 in 0...2 {
+    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+  }
+  // Close every other descriptor this process has open (the child would inherit it).
+  let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+  for fd in open.compactMap({ Int32($0) }) where fd > 2 && fcntl(fd, F_GETFD) >= 0 {
+    posix_spawn_file_actions_addclose(&actions, fd)
+  }
+  var attr = posix_spawnattr_t()
+  posix_spawnattr_init(&attr)
+  defer { posix_spawnattr_destroy(&attr) }
+  // An empty signal mask and default dispositions, whatever the test runner's threads have.
+  var empty = sigset_t()
+  sigemptyset(&empty)
+  posix_spawnattr_setsigmask(&attr, &empty)
+  var all = sigset_t()
+  sigfillset(&all)
+  posix_spawnattr_setsigdefault(&attr, &all)
+  posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+  var pid: pid_t = 0
+  let argv = arguments.map { strdup($0) } + [nil]
+  defer { argv.forEach { free($0) } }
+  guard posix_spawnp(&pid, arguments[0], &actions, &attr, argv, environ) == 0 else { return 127 }
+  var status: Int32 = 0
+  let deadline = Date().addingTimeInterval(timeout)
+  while waitpid(pid, &status, WNOHANG) == 0 {
+    if Date() > deadline {
+      kill(pid, SIGKILL)
+      waitpid(pid, &status, 0)
+      return 128 + SIGKILL
+    }
+    usleep(10_000)
+  }
+  return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }

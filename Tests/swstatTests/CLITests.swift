@@ -4,7 +4,9 @@ import Testing
 
 /// Writes a /proc tree with `count` TCP listeners (a table far bigger than a pipe's buffer).
 func syntheticProcTree(count: Int) throws -> URL {
-  let root = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-cli-\(getpid())-\(count)")
+  // A folder per call: tests of the same size run in parallel and each deletes its own.
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "swstat-cli-\(getpid())-\(count)-\(UUID().uuidString)")
   try FileManager.default.createDirectory(at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
   var text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
   for i in 0..<count {

@@ -117,4 +117,47 @@ int swstat_proc_parse(const char *_Nonnull buf, size_t len, uint8_t family, uint
 int swstat_proc_scan(int fd, uint8_t family, uint8_t protocol, swstat_sock_fn _Nonnull fn,
                      void *_Nullable ctx, swstat_proc_error *_Nonnull err);
 
+/// Opens a non-blocking NETLINK_SOCK_DIAG socket subscribed to the sock_diag destroy groups
+/// (SKNLGRP_INET_TCP_DESTROY, _INET6_TCP_, _INET_UDP_, _INET6_UDP_ as `tcp`/`udp` ask), with
+/// the receive buffer raised to `rcvbuf` bytes (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
+/// Returns the descriptor or a negative errno. The caller closes it.
+int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf);
+
+/// Reads every destroy notification waiting on `fd` (until EAGAIN) and hands each socket to
+/// `fn` (its state is the one it had when destroyed). Returns the number delivered, or a
+/// negative errno: -ENOBUFS when notifications were lost because the buffer overflowed.
+int swstat_diag_destroy_read(int fd, swstat_sock_fn _Nonnull fn, void *_Nullable ctx);
+
+/// One UNIX domain socket from unix_diag, flattened for Swift; valid only during the callback.
+typedef struct {
+    uint8_t  type;              ///< SOCK_STREAM (1), SOCK_DGRAM (2), SOCK_SEQPACKET (5)
+    uint8_t  state;             ///< sk_state: TCP_ESTABLISHED (1), TCP_CLOSE (7), TCP_LISTEN (10)
+    uint8_t  has_peer;          ///< 1 when `peer_inode` is known (UNIX_DIAG_PEER)
+    uint8_t  has_queues;        ///< 1 when `recv_q`/`send_q` are known (UNIX_DIAG_RQLEN)
+    uint8_t  has_uid;           ///< 1 when `uid` is known (UNIX_DIAG_UID)
+    uint16_t name_len;          ///< bytes in `name`; 0 for an unnamed socket
+    uint32_t inode, peer_inode;
+    uint32_t recv_q, send_q;    ///< LISTEN: accept queue and backlog; else bytes queued
+    uint32_t uid;
+    char     name[108];         ///< sun_path as bound: a leading NUL marks an abstract name
+} swstat_unix_sock;
+
+/// Called once per UNIX socket. Return 0 to continue, non-zero to stop the dump.
+typedef int (*swstat_unix_fn)(const swstat_unix_sock *_Nonnull sock, void *_Nullable ctx);
+
+/// Dumps every AF_UNIX socket of the calling thread's network namespace over NETLINK_SOCK_DIAG
+/// (unix_diag), with names, peers, queue lengths and uids, `state_mask` as `udiag_states`.
+/// Returns 0, a positive value when `fn` stopped the dump, or a negative errno.
+int swstat_unix_dump(uint32_t state_mask, swstat_unix_fn _Nonnull fn, void *_Nullable ctx);
+
+/// Decodes unix_diag replies already in memory (seq = portid = 0 skip the checks). Returns 1
+/// at NLMSG_DONE, 0 when more is expected, 2 when `fn` stopped, or a negative errno.
+int swstat_unix_parse(const void *_Nonnull buf, size_t len, uint32_t seq, uint32_t portid,
+                      swstat_unix_fn _Nonnull fn, void *_Nullable ctx);
+
+/// Moves the calling thread into the network namespace open at `fd` (setns with
+/// CLONE_NEWNET); other threads stay where they are. Returns 0 or a negative errno (-EPERM
+/// without CAP_SYS_ADMIN).
+int swstat_enter_netns(int fd);
+
 #endif

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under Tests/Fuzz/corpus/ (`make fuzz` and `make fuzz-smoke` start
+from them). Real inputs come from the captures in Tests/SwstatCoreTests/Fixtures/captured/,
+cut into single messages and short dumps; hand-made ones cover what a capture never shows.
+Run it again after changing a capture; the files are small and kept in git. Crash inputs kept
+as regressions live beside the seeds as `regress-*` and are not touched here."""
+
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CAPTURED = os.path.join(HERE, "..", "SwstatCoreTests", "Fixtures", "captured")
+CORPUS = os.path.join(HERE, "corpus")
+
+NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, SOCK_DIAG_BY_FAMILY = 1, 2, 3, 20
+NLM_F_MULTI, NLM_F_DUMP_INTR = 2, 16
+
+
+def write(target, name, data):
+    folder = os.path.join(CORPUS, target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+def messages(dump):
+    """Splits a recorded dump into its netlink messages (each with its padding)."""
+    out, i = [], 0
+    while i + 16 <= len(dump):
+        length = struct.unpack_from("<I", dump, i)[0]
+        step = (length + 3) & ~3
+        out.append(dump[i:i + step])
+        i += step
+    return out
+
+
+def nlmsg(kind, payload, flags=NLM_F_MULTI, length=None):
+    n = 16 + len(payload) if length is None else length
+    body = struct.pack("<IHHII", n, kind, flags, 0, 0) + payload
+    return body + b"\0" * (-len(body) % 4)
+
+
+def attr(kind, payload, length=None):
+    n = 4 + len(payload) if length is None else length
+    body = struct.pack("<HH", n, kind) + payload
+    return body + b"\0" * (-len(body) % 4)
+
+
+def diag_msg(family=2, state=10, sport=8000, dport=0, inode=1234):
+    # struct inet_diag_msg: family state timer retrans, id (sport dport src[16] dst[16] if
+    # cookie[2]), expires rqueue wqueue uid inode.
+    ident = struct.pack(">HH", sport, dport) + bytes([127, 0, 0, 1]) + b"\0" * 12
+    ident += bytes([127, 0, 0, 1]) + b"\0" * 12 + struct.pack("<III", 0, 0x11, 0x22)
+    return bytes([family, state, 0, 0]) + ident + struct.pack("<IIIII", 0, 0, 128, 0, inode)
+
+
+def diag_parse_seeds():
+    done = nlmsg(NLMSG_DONE, struct.pack("<i", 0))
+    for table in ["tcp", "tcp6", "udp", "udp6"]:
+        with open(os.path.join(CAPTURED, table + ".nldump"), "rb") as f:
+            msgs = messages(f.read())
+        write("diag_parse", f"{table}-first", msgs[0])
+        write("diag_parse", f"{table}-first-done", msgs[0] + done)
+        write("diag_parse", f"{table}-head", b"".join(msgs[:4]) + msgs[-1])
+        if table != "tcp":
+            write("diag_parse", f"{table}-whole", b"".join(msgs))
+    one = diag_msg()
+    write("diag_parse", "done-only", done)
+    write("diag_parse", "error-enoent", nlmsg(NLMSG_ERROR, struct.pack("<i", -2) + b"\0" * 16))
+    write("diag_parse", "error-short", nlmsg(NLMSG_ERROR, b"\xfe\xff"))
+    write("diag_parse", "error-zero", nlmsg(NLMSG_ERROR, struct.pack("<i", 0) + b"\0" * 16))
+    write("diag_parse", "noop-then-msg", nlmsg(NLMSG_NOOP, b"") + nlmsg(SOCK_DIAG_BY_FAMILY, one) + done)
+    write("diag_parse", "error-mid-dump", nlmsg(SOCK_DIAG_BY_FAMILY, one) + nlmsg(NLMSG_ERROR, struct.pack("<i", -4) + b"\0" * 16))
+    write("diag_parse", "done-then-msg", done + nlmsg(SOCK_DIAG_BY_FAMILY, one))
+    write("diag_parse", "dump-intr", nlmsg(SOCK_DIAG_BY_FAMILY, one, NLM_F_MULTI | NLM_F_DUMP_INTR) + done)
+    write("diag_parse", "bad-family", nlmsg(SOCK_DIAG_BY_FAMILY, diag_msg(family=1)) + done)
+    write("diag_parse", "short-payload", nlmsg(SOCK_DIAG_BY_FAMILY, one[:40]) + done)
+    write("diag_parse", "length-past-end", nlmsg(SOCK_DIAG_BY_FAMILY, one, length=400))
+    write("diag_parse", "length-below-header", nlmsg(SOCK_DIAG_BY_FAMILY, b"", length=8) + done)
+    write("diag_parse", "header-cut", nlmsg(SOCK_DIAG_BY_FAMILY, one)[:10])
+    # INET_DIAG_SHUTDOWN (8) with payloads of 0 to 9 bytes, an unknown attribute (200), an
+    # attribute whose length runs past the message, and one shorter than its own header.
+    for size in range(0, 10):
+        write("diag_parse", f"shutdown-{size}", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(8, b"\3" * size)) + done)
+    write("diag_parse", "attr-unknown", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(200, b"xyz")) + done)
+    write("diag_parse", "attr-past-msg", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(8, b"\1", length=64)) + done)
+    write("diag_parse", "attr-len-2", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(8, b"", length=2)) + done)
+    # A message whose length is not a multiple of 4, last in the buffer: its padding is not there.
+    unaligned = nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(8, b"\1"))
+    write("diag_parse", "unaligned-last", unaligned[:16 + len(one) + 5])
+
+
+def proc_parse_seeds():
+    # Byte 0: table (0 tcp, 1 tcp6, 2 udp, 3 udp6); byte 1: where the split parse cuts.
+    for n, table in enumerate(["tcp", "tcp6", "udp", "udp6"]):
+        with open(os.path.join(CAPTURED, table), "rb") as f:
+            lines = f.read().split(b"\n")
+        write("proc_parse", f"{table}-head", bytes([n, 2]) + b"\n".join(lines[:12]) + b"\n")
+    header = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    row = b"   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n"
+    row6 = (b"   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A "
+            b"00000000:00000000 00:00000000 00000000     0        0 23456 1 0000000000000000 100 0 0 10 0\n")
+    cases = {
+        "empty": (0, b""),
+        "header-only": (0, header),
+        "no-header": (0, row),
+        "no-final-newline": (0, header + row.rstrip(b"\n")),
+        "blank-lines": (0, header + b"\n\n" + row + b"\n"),
+        "crlf": (0, header.replace(b"\n", b"\r\n") + row.replace(b"\n", b"\r\n")),
+        "tabs": (0, header + row.replace(b" ", b"\t")),
+        "ten-fields": (0, header + b"0: 0100007F:1F40 00000000:0000 0A 0:0 00:0 0 0 0 1\n"),
+        "nine-fields": (0, header + b"0: 0100007F:1F40 00000000:0000 0A 0:0 00:0 0 0 0\n"),
+        "negative-timeout": (0, header + row.replace(b"     0        0 12345", b"     0       -1 12345")),
+        "big-numbers": (0, header + row.replace(b"12345", b"18446744073709551615").replace(b"     0        0", b"4294967296 99999999999999999999")),
+        "bad-port": (0, header + row.replace(b":1F40", b":1F4G0")),
+        "v6-in-v4": (0, header + row6),
+        "v6": (1, header + row6),
+        "udp": (2, header + row.replace(b" 0A ", b" 07 ")),
+        "udp6": (3, header + row6.replace(b" 0A ", b" 07 ")),
+        "split-late": (0, header + row * 5),
+    }
+    for name, (table, text) in cases.items():
+        write("proc_parse", name, bytes([table, 3]) + text)
+
+
+def filter_seeds():
+    # struct swstat_filter: three swstat_port_range {u8 set; u16 lo, hi} (6 bytes each, with
+    # a pad byte after set), then two swstat_prefix {u8 family, prefix_len; u8 addr[16]}.
+    def ports(lo=None, hi=None):
+        return struct.pack("<BxHH", 0, 0, 0) if lo is None else struct.pack("<BxHH", 1, lo, hi)
+
+    def prefix(family=0, length=0, addr=b""):
+        return struct.pack("<BB", family, length) + addr.ljust(16, b"\0")
+
+    v4 = bytes([127, 0, 0, 1])
+    v6 = b"\0" * 15 + b"\1"
+    socks = bytes(range(1, 200))       # picks for the test sockets
+    cases = {
+        "none": ports() * 3 + prefix() * 2,
+        "sport": ports(8000, 8000) + ports() * 2 + prefix() * 2,
+        "sport-range": ports(1024, 65535) + ports() * 2 + prefix() * 2,
+        "dport-low": ports() + ports(0, 1023) + ports() + prefix() * 2,
+        "either": ports() * 2 + ports(8000, 8099) + prefix() * 2,
+        "either-all": ports() * 2 + ports(0, 65535) + prefix() * 2,
+        "src-v4": ports() * 3 + prefix(2, 8, v4) + prefix(),
+        "dst-v6": ports() * 3 + prefix() + prefix(10, 128, v6),
+        "src-zero": ports() * 3 + prefix(2, 0, v4) + prefix(),
+        "everything": ports(1, 60000) + ports(2, 65534) + ports(80, 443) + prefix(2, 24, v4) + prefix(10, 64, v6),
+        "reversed": ports(9, 3) + ports() * 2 + prefix() * 2,
+        "bad-family": ports() * 3 + prefix(7, 8, v4) + prefix(),
+        "prefix-too-long": ports() * 3 + prefix(2, 33, v4) + prefix(),
+    }
+    for name, f in cases.items():
+        write("filter_build", name, f + b"\x80" + socks)
+    write("filter_build", "small-cap", cases["everything"] + b"\x10" + socks)
+
+
+def swift_seeds():
+    # Byte 0: 0 Expectation.parseList, 1 StateMask, 2 AddressPrefix, 3 parsePorts,
+    # 4 SocketFilter.parse (six NUL-separated options; a lone 0x01 means "not given").
+    cases = {
+        "expect": (0, "time_wait<5000"),
+        "expect-list": (0, "total>=1,close_wait==0,LISTEN != 3"),
+        "expect-dash": (0, "time-wait <= 10"),
+        "expect-bad": (0, "time_wait<"),
+        "state": (1, "established,syn-recv,TIME_WAIT"),
+        "state-groups": (1, "connected,bucket,big,synchronized,all"),
+        "state-empty-item": (1, "listen,,close"),
+        "prefix-v4": (2, "127.0.0.0/8"),
+        "prefix-v6": (2, "[::1]/128"),
+        "prefix-mapped": (2, "::ffff:10.1.2.3/120"),
+        "prefix-bad": (2, "1.2.3.4/33"),
+        "ports": (3, "443"),
+        "ports-range": (3, "8000-8099"),
+        "ports-all": (3, "0-65535"),
+        "ports-bad": (3, "9-3"),
+        "filter": (4, "listen\0" "80\0" "\x01\0" "1000-2000\0" "127.0.0.0/8\0" "::/0"),
+        "filter-none": (4, "\x01\0\x01\0\x01\0\x01\0\x01\0\x01"),
+    }
+    for name, (kind, text) in cases.items():
+        write("swift_parsers", name, bytes([kind]) + text.encode())
+
+
+def main():
+    for folder in ["diag_parse", "proc_parse", "filter_build", "swift_parsers"]:
+        path = os.path.join(CORPUS, folder)
+        if os.path.isdir(path):
+            for name in os.listdir(path):
+                if not name.startswith("regress-"):
+                    os.remove(os.path.join(path, name))
+    diag_parse_seeds()
+    proc_parse_seeds()
+    filter_seeds()
+    swift_seeds()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

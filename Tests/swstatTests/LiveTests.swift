@@ -1,0 +1,247 @@
+import Foundation
+import SwstatTestSupport
+import Testing
+
+/// A program running in the background, its output collected, stopped with a signal.
+final class Background: @unchecked Sendable {
+  let process = Process()
+  private let pipe = Pipe()
+  private var data = Data()
+  private let lock = NSLock()
+
+  init(_ arguments: [String]) throws {
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+      let chunk = h.availableData
+      guard let self else { return }
+      self.lock.lock()
+      self.data.append(chunk)
+      self.lock.unlock()
+    }
+    try process.run()
+  }
+
+  var output: String {
+    lock.lock()
+    defer { lock.unlock() }
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  /// Sends `signal`, waits (5 s at most, then SIGKILL) and returns the exit status.
+  @discardableResult
+  func stop(_ signal: Int32 = SIGINT) -> Int32 {
+    kill(process.processIdentifier, signal)
+    let deadline = Date().addingTimeInterval(5)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    usleep(100_000)
+    pipe.fileHandleForReading.readabilityHandler = nil
+    return process.terminationStatus
+  }
+}
+
+/// The live modes on real sockets in a namespace of the test's own.
+@Suite(.timeLimit(.minutes(3)))
+struct LiveTests {
+  static var canRun: Bool { isRoot && hasProgram("ip") }
+  static let lifecycle = packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/lifecycle.py").path
+
+  /// The issue's scripted lifecycle at the default tick: NEW, ESTABLISHED → FIN_WAIT2 and
+  /// ESTABLISHED → CLOSE_WAIT, → TIME_WAIT, GONE.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"))
+  func eventsFollowTheLifecycle() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let events = try Background(["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t"])
+    usleep(400_000)
+    let script = try ns.run(["python3", Self.lifecycle, "steps", "0.4"])
+    let port = try #require(script.stdout.split(separator: "\n").first?.split(separator: " ").last)
+    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    usleep(400_000)
+    #expect(events.stop() == 0)
+    let lines = events.output.split(separator: "\n").map(String.init)
+    let server = "127.0.0.1:\(port) ", clientEnd = "127.0.0.1:\(client) "
+    func has(_ word: String, _ local: String, _ tail: String) -> Bool {
+      lines.contains { $0.contains(" \(word) ") && $0.contains("tcp  \(local)") && $0.hasSuffix(tail) }
+    }
+    #expect(has("NEW", server, "LISTEN"), "\(lines)")
+    #expect(has("NEW", clientEnd, "ESTABLISHED"), "\(lines)")
+    #expect(has("NEW", server, "ESTABLISHED"), "\(lines)")
+    #expect(has("STATE", clientEnd, "ESTABLISHED → FIN_WAIT2"), "\(lines)")
+    #expect(has("STATE", server, "ESTABLISHED → CLOSE_WAIT"), "\(lines)")
+    #expect(has("STATE", clientEnd, "FIN_WAIT2 → TIME_WAIT"), "\(lines)")
+    #expect(lines.contains { $0.contains(" GONE ") && $0.contains("tcp  \(server)") && $0.contains("127.0.0.1:\(client) ") }, "\(lines)")
+    #expect(has("GONE", server, "LISTEN"), "\(lines)")
+    // Timestamps: ISO 8601 UTC with milliseconds, in order.
+    let stamps = lines.map { String($0.prefix(24)) }
+    #expect(stamps.allSatisfy { $0.count == 24 && $0.hasSuffix("Z") && $0.contains("T") })
+    #expect(stamps == stamps.sorted())
+  }
+
+  /// A connection opened and closed between two dumps is still reported, through the destroy
+  /// notifications.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"))
+  func briefConnectionsAreSeen() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    // A 3 s tick: the connection lives a few milliseconds, far inside one tick.
+    let events = try Background(["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "3"])
+    usleep(400_000)
+    let script = try ns.run(["python3", Self.lifecycle, "brief", "0.2"])
+    let port = try #require(script.stdout.split(separator: "\n").first?.split(separator: " ").last)
+    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    usleep(3_500_000)
+    events.stop()
+    let lines = events.output.split(separator: "\n").map(String.init)
+    let serverEnd = "tcp  127.0.0.1:\(port) "
+    #expect(lines.contains { $0.contains(" NEW ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ") }, "\(lines)")
+    #expect(lines.contains { $0.contains(" GONE ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ") && $0.hasSuffix("(gone before the next dump)") }, "\(lines)")
+    // The client end closed first: it lives on in TIME_WAIT, a new socket at the next dump.
+    #expect(lines.contains { $0.contains(" NEW ") && $0.contains("tcp  127.0.0.1:\(client) ") && $0.hasSuffix("TIME_WAIT") }, "\(lines)")
+  }
+
+  /// With -p, owners are shown, and remembered for sockets that lost theirs.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"))
+  func eventsRememberOwners() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let events = try Background(["ip", "netns", "exec", ns.name, swstatPath, "--events", "-tp"])
+    usleep(400_000)
+    let script = try ns.run(["python3", Self.lifecycle, "steps", "0.4"])
+    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    usleep(300_000)
+    events.stop()
+    let lines = events.output.split(separator: "\n").map(String.init)
+    let newClient = lines.first { $0.contains(" NEW ") && $0.contains("tcp  127.0.0.1:\(client) ") }
+    let pidProgram = try #require(newClient?.split(separator: " ").last.map(String.init))
+    #expect(pidProgram.contains("/"))
+    #expect(lines.contains { $0.contains("FIN_WAIT2 → TIME_WAIT") && $0.contains("127.0.0.1:\(client) ") && $0.hasSuffix("(was \(pidProgram))") }, "\(lines)")
+  }
+
+  /// -o rows equal netstat -o rows, timer seconds within 0.5 s.
+  @Test(.enabled(if: canRun && hasProgram("netstat"), "needs root and netstat"), arguments: ["netlink", "proc"])
+  func timersMatchNetstat(source: String) throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let fixture = try SocketFixture(in: ns)
+    defer { fixture.stop() }
+    func parts(_ row: String) -> (head: String, counts: String, seconds: Double) {
+      guard let open = row.lastIndex(of: "(") else { return (row, "", -1) }
+      let nums = row[row.index(after: open)...].dropLast().split(separator: "/").compactMap { Double($0) }
+      return (String(row[..<open]), nums.count == 3 ? "\(Int(nums[1]))/\(Int(nums[2]))" : "?", nums.first ?? -1)
+    }
+    for flags in ["-tano", "-tuanpo"] {
+      // A probe or retransmit timer may fire between the two runs (its countdown restarts and
+      // its counter moves on): compare again, a few times, before calling it a difference.
+      var missing: [String] = []
+      for _ in 0..<5 {
+        let theirs = try ns.run(["netstat", flags])
+        let ours = try ns.run([swstatPath, flags, "--source", source])
+        #expect(ours.status == 0)
+        let a = split(theirs.stdout), b = split(ours.stdout)
+        #expect(a.header == b.header)
+        #expect(a.rows.count == b.rows.count, "\(flags)")
+        let theirParts = a.rows.map(parts)
+        missing = b.rows.map(parts).filter { mine in
+          !theirParts.contains { $0.head == mine.head && $0.counts == mine.counts && abs($0.seconds - mine.seconds) <= 0.5 }
+        }.map { "\($0.head)(\($0.seconds) \($0.counts))" }
+        if missing.isEmpty { break }
+        usleep(200_000)
+      }
+      #expect(missing.isEmpty, "\(flags) --source \(source): no netstat row for \(missing)")
+    }
+  }
+
+  /// --watch piped: one line per tick, flushed, counts equal --count's.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"))
+  func watchLinesWhenPiped() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let fixture = try SocketFixture(in: ns)
+    defer { fixture.stop() }
+    let r = try ns.run(["sh", "-c", "'\(swstatPath)' --watch --interval 0.2 | head -3"], timeout: 20)
+    let lines = r.stdout.split(separator: "\n")
+    #expect(lines.count == 3)
+    let count = parseCounts(try ns.run([swstatPath, "--count"]).stdout)
+    for line in lines {
+      #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ LISTEN=\d+ ESTABLISHED=\d+ TIME_WAIT=\d+ "#, options: .regularExpression) != nil, "\(line)")
+      for state in ["LISTEN", "ESTABLISHED", "CLOSE_WAIT", "CLOSING", "FIN_WAIT2"] {
+        #expect(line.contains(" \(state)=\(count.rows[state]?["total"] ?? -1) "), "\(state) in \(line)")
+      }
+    }
+  }
+
+  /// The dashboard in a real terminal (tmux): the counts on screen match, q quits, and the
+  /// terminal is back on its main screen with the cursor shown.
+  @Test(.enabled(if: canRun && hasProgram("tmux"), "needs root and tmux"))
+  func dashboardInTmux() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let fixture = try SocketFixture(in: ns)
+    defer { fixture.stop() }
+    let session = "swstat-test-\(getpid())"
+    // Detached: the tmux server must not inherit the test runner's pipes.
+    runDetached(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                 "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 0.3"])
+    defer { runDetached(["tmux", "kill-session", "-t", session]) }
+    runDetached(["tmux", "set-option", "-t", session, "remain-on-exit", "on"])
+    usleep(1_200_000)
+    let screen = try runCommand(["tmux", "capture-pane", "-p", "-t", session]).stdout
+    let count = parseCounts(try ns.run([swstatPath, "--count"]).stdout)
+    #expect(screen.contains("swstat --watch"), "\(screen)")
+    for state in ["LISTEN", "ESTABLISHED", "CLOSE_WAIT", "CLOSING"] {
+      let row = screen.split(separator: "\n").first { $0.hasPrefix(state + " ") }
+      let n = row?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+      #expect(n == count.rows[state]?["total"], "\(state): \(row ?? "missing")")
+    }
+    #expect(screen.contains("TOP LOCAL PORTS") && screen.contains("TOP PEERS"))
+    let before = try runCommand(["tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}"]).stdout
+    #expect(before.hasPrefix("1 0"), "\(before)")
+    runDetached(["tmux", "send-keys", "-t", session, "q"])
+    var after = ""
+    for _ in 0..<50 {
+      usleep(100_000)
+      after = try runCommand(["tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}"]).stdout
+      if after.hasPrefix("0 1") { break }
+    }
+    // q ended swstat, and the terminal is back on its main screen, without the dashboard.
+    #expect(after.hasPrefix("0 1"), "after q: \(after)")
+    let main = try runCommand(["tmux", "capture-pane", "-p", "-t", session]).stdout
+    #expect(!main.contains("swstat --watch") && !main.contains("TOP PEERS"), "\(main)")
+  }
+
+  /// SIGTERM, SIGINT and SIGHUP end the dashboard with the terminal restored: the raw bytes
+  /// written to the terminal end with the cursor shown and the main screen back.
+  @Test(.enabled(if: hasProgram("script"), "needs script(1)"), arguments: ["TERM", "INT", "HUP"])
+  func dashboardRestoresOnSignals(signal: String) throws {
+    let raw = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-tty-\(getpid())-\(signal)").path
+    defer { try? FileManager.default.removeItem(atPath: raw) }
+    let tty = try Background(["script", "-q", "-c", "'\(swstatPath)' --watch --interval 0.2", raw])
+    usleep(900_000)
+    let pids = try runCommand(["pgrep", "-P", "\(tty.process.processIdentifier)"]).stdout
+      .split(separator: "\n").compactMap { Int32($0) }
+    // script runs the command through a shell, which execs it or forks it.
+    var target: Int32? = nil
+    for pid in pids {
+      let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+      if comm.hasPrefix("swstat") { target = pid }
+      for child in (try runCommand(["pgrep", "-P", "\(pid)", "-x", "swstat"]).stdout).split(separator: "\n") {
+        target = Int32(child)
+      }
+    }
+    let pid = try #require(target)
+    kill(pid, signal == "TERM" ? SIGTERM : signal == "INT" ? SIGINT : SIGHUP)
+    usleep(500_000)
+    tty.stop(SIGTERM)
+    let bytes = try String(contentsOfFile: raw, encoding: .isoLatin1)
+    let enter = bytes.range(of: "\u{1b}[?1049h")
+    let leave = bytes.range(of: "\u{1b}[?1049l", options: .backwards)
+    let show = bytes.range(of: "\u{1b}[?25h", options: .backwards)
+    #expect(enter != nil && leave != nil && show != nil, "\(bytes.suffix(200).debugDescription)")
+    if let enter, let leave { #expect(enter.upperBound < leave.lowerBound) }
+  }
+}
