@@ -147,26 +147,7 @@ public final class ExtraTablesRenderer {
       }
     }
     c.pad(from: stateStart, to: 11)
-    if options.extend {
-      c.put(0x20)
-      let userStart = c.p
-      if !options.numericUsers, let name = resolver.userName(uid: r.uid) {
-        c.put(name, limit: 256)
-      } else {
-        c.decimal(UInt64(r.uid))
-      }
-      c.pad(from: userStart, to: 10)
-      c.put(0x20)
-      let inodeStart = c.p
-      c.decimal(r.inode)
-      c.pad(from: inodeStart, to: 10)
-    }
-    if options.programs {
-      c.put(0x20)
-      let labelStart = c.p
-      if let label = owner?(r.inode) { c.put(label, limit: 64) } else { c.put(0x2d) }
-      c.pad(from: labelStart, to: 20)
-    }
+    NetstatRenderer.writeOwnerColumns(&c, uid: r.uid, inode: r.inode, options, resolver, owner)
     if options.timers {
       // udp_do_one and raw_do_one: retransmits forced to 0, ticks over a fixed 100.
       c.put(0x20)

@@ -104,30 +104,7 @@ public final class NetstatRenderer {
     let stateStart = c.p
     NetstatStateName.withName(of: r) { c.put($0) }
     c.pad(from: stateStart, to: 11)
-    if options.extend {
-      c.put(0x20)
-      let userStart = c.p
-      if !options.numericUsers, let name = resolver.userName(uid: r.uid) {
-        c.put(name, limit: 256)
-      } else {
-        c.decimal(UInt64(r.uid))
-      }
-      c.pad(from: userStart, to: 10)
-      c.put(0x20)
-      let inodeStart = c.p
-      c.decimal(r.inode)
-      c.pad(from: inodeStart, to: 10)
-    }
-    if options.programs {
-      c.put(0x20)
-      if let label = owner?(r.inode) {
-        let labelStart = c.p
-        c.put(label, limit: 64)
-        c.pad(from: labelStart, to: 20)
-      } else {
-        c.put("-                   ")
-      }
-    }
+    Self.writeOwnerColumns(&c, uid: r.uid, inode: r.inode, options, resolver, owner)
     if options.timers {
       c.put(0x20)
       writeTimer(r, &c)
@@ -175,6 +152,35 @@ public final class NetstatRenderer {
     c.put(0x2f)
     c.decimal(UInt64(r.probes))
     c.put(0x29)
+  }
+
+  /// net-tools `finish_this_one`: with -e the User and Inode columns (`" %-10s " "%-10lu"`),
+  /// with -p the PID/Program name column (`" %-20s"`, `-` when no process holds the socket).
+  @inline(__always)
+  static func writeOwnerColumns(
+    _ c: inout RowCursor, uid: UInt32, inode: UInt64, _ options: NetstatOptions,
+    _ resolver: NameResolver, _ owner: ((UInt64) -> [UInt8]?)?
+  ) {
+    if options.extend {
+      c.put(0x20)
+      let userStart = c.p
+      if !options.numericUsers, let name = resolver.userName(uid: uid) {
+        c.put(name, limit: 256)
+      } else {
+        c.decimal(UInt64(uid))
+      }
+      c.pad(from: userStart, to: 10)
+      c.put(0x20)
+      let inodeStart = c.p
+      c.decimal(inode)
+      c.pad(from: inodeStart, to: 10)
+    }
+    if options.programs {
+      c.put(0x20)
+      let labelStart = c.p
+      if let label = owner?(inode) { c.put(label, limit: 64) } else { c.put(0x2d) }
+      c.pad(from: labelStart, to: 20)
+    }
   }
 
   /// `addr_do_one`: "address:port", cut to 23 columns unless -W, padded to 23.
