@@ -113,12 +113,15 @@ fuzz-smoke: deps $(FUZZ_BINS)
 # scratch folder of its own. swiftc has no -sanitize=undefined on Linux (Swift code traps on
 # overflow and bad casts by itself), so UBSan goes to the C shim through clang, and its
 # runtime comes with ASan's. Tests/lsan.supp says why each leak report it hides is not ours.
+# One test at a time: sanitized binaries run several times slower, and on two cores the tests
+# queued behind the running ones would reach their time limits.
 SAN_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 sanitize: deps
-	$(SAN_ENV) $(SWIFT) test --sanitize=address -Xcc -fsanitize=undefined \
+	$(SAN_ENV) $(SWIFT) test --no-parallel --sanitize=address -Xcc -fsanitize=undefined \
 	  -Xcc -fno-sanitize-recover=undefined --scratch-path .build-san
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --no-parallel --sanitize=thread \
+	  --scratch-path .build-tsan \
 	  --filter 'LiveSocketTests|OwnerScanThreadTests|ParityTests|NonRootTests|ownersUnderProcessChurn'
 
 # Benchmark (issue 8): creates loopback socket loads (127.0.0.x and ::1 only) and times swstat
