@@ -168,4 +168,4 @@ uninstall:
 	  "$(DESTDIR)$(FISHCOMPDIR)/swstat.fish"
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-san .build-tsan .build-install

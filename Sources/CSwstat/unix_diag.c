@@ -34,8 +34,11 @@ static int decode_unix(const struct nlmsghdr *nlh, swstat_unix_sock *s) {
     s->type = m->udiag_type;
     s->state = m->udiag_state;
     s->inode = m->udiag_ino;
-    const struct nlattr *attr;
-    mnl_attr_for_each(attr, nlh, sizeof(*m)) {
+    // Attributes end where the message does, not at NLMSG_ALIGN(nlmsg_len) as
+    // mnl_attr_for_each has it (up to 3 bytes past the buffer; as in sock_diag.c).
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    for (const struct nlattr *attr = mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
+         mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
         if (mnl_attr_type_valid(attr, UNIX_DIAG_MAX) < 0) continue;   // newer than our headers
         switch (mnl_attr_get_type(attr)) {
         case UNIX_DIAG_NAME: {
@@ -74,7 +77,10 @@ int swstat_unix_parse(const void *buf, size_t len, uint32_t seq, uint32_t portid
                       swstat_unix_fn fn, void *ctx) {
     const struct nlmsghdr *nlh = buf;
     int remaining = len > INT32_MAX ? INT32_MAX : (int)len;
-    while (mnl_nlmsg_ok(nlh, remaining)) {
+    // An unsigned length check: mnl_nlmsg_ok passes lengths of 2 GiB and more (as in
+    // sock_diag.c's message_ok).
+    while (remaining >= (int)sizeof(struct nlmsghdr) &&
+           nlh->nlmsg_len >= sizeof(struct nlmsghdr) && nlh->nlmsg_len <= (uint32_t)remaining) {
         if (!mnl_nlmsg_portid_ok(nlh, portid) || !mnl_nlmsg_seq_ok(nlh, seq)) return -EPROTO;
         switch (nlh->nlmsg_type) {
         case NLMSG_DONE:
@@ -82,7 +88,7 @@ int swstat_unix_parse(const void *buf, size_t len, uint32_t seq, uint32_t portid
         case NLMSG_ERROR: {
             if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nlmsgerr)) return -EBADMSG;
             const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-            return e->error < 0 ? e->error : -EPROTO;
+            return e->error < 0 && e->error >= -4095 ? e->error : -EPROTO;
         }
         case SOCK_DIAG_BY_FAMILY: {
             swstat_unix_sock s;

@@ -86,8 +86,12 @@ public enum NetworkNamespaces {
     defer { closedir(dir) }
     var names: [String] = []
     while let e = readdir(dir) {
-      let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      // d_name where it lies, up to its NUL: copying the whole 256-byte field reads past the
+      // end of glibc's buffer at its last entry (as ProcessOwners.numericName learned).
+      let name = withUnsafeMutablePointer(to: &e.pointee.d_name) { tuple in
+        UnsafeRawPointer(tuple).withMemoryRebound(to: CChar.self, capacity: 256) {
+          String(cString: $0)
+        }
       }
       if name != "." && name != ".." { names.append(name) }
     }
