@@ -3,8 +3,9 @@ import SwstatCore
 import SwstatTestSupport
 import Testing
 
-/// The live modes' owner cache walks only what changed between ticks.
-@Suite(.timeLimit(.minutes(1)))
+/// The live modes' owner cache walks only what changed between ticks. Serialized and with room:
+/// beside the fault tests' process churn on two cores, a walk of /proc can take long.
+@Suite(.serialized, .timeLimit(.minutes(4)))
 struct OwnerCacheTests {
   /// A second refresh right after the first walks (almost) no fd folder again, finds the same
   /// owners, and a process that appears is walked and found.
