@@ -23,8 +23,9 @@ public struct SocketEvent: Sendable {
 
 /// Follows sockets across successive dumps by the kernel's socket cookie (not by address:
 /// aborted sockets lose theirs), and folds in destroy notifications so that sockets living
-/// shorter than one tick are reported too. Holds only the sockets of the last dump, and the
-/// notifications since, so its memory follows the table's size.
+/// shorter than one tick are reported too. Holds only the sockets of the last dump, the
+/// notifications since and the keys of the sockets gone in the last two dumps, so its memory
+/// follows the table's size.
 public struct SocketTracker: Sendable {
   /// The identity of a socket across dumps: its cookie, or — from /proc, which has none — its
   /// protocol, addresses and inode.
@@ -52,9 +53,25 @@ public struct SocketTracker: Sendable {
     }
   }
 
+  /// A connection's ends and transport, whatever its cookie.
+  private struct Connection: Hashable {
+    var transport: TransportProtocol
+    var local: Endpoint
+    var remote: Endpoint
+    init(_ r: SocketRecord) {
+      transport = r.transport
+      local = r.local
+      remote = r.remote
+    }
+  }
+
   /// The sockets of the last dump.
   public private(set) var known: [Key: SocketRecord] = [:]
   private var destroyed: [Key: (record: SocketRecord, time: Int64)] = [:]
+  /// The sockets reported gone by the last two updates. The kernel unhashes a socket (so a dump
+  /// misses it) before it sends the destroy notification, from a work queue: a notification
+  /// may arrive a tick after its socket was reported gone, and must not make it "brief" again.
+  private var recentlyGone: [Set<Key>] = [[], []]
   /// Whether a first dump has been taken (its sockets are not reported as new).
   public private(set) var primed = false
 
@@ -86,14 +103,29 @@ public struct SocketTracker: Sendable {
         events.append(SocketEvent(change: .new, record: r, time: time))
       }
     }
-    if report {
-      for (key, old) in known where next[key] == nil {
+    var gone = Set<Key>()
+    for (key, old) in known where next[key] == nil {
+      gone.insert(key)
+      if report {
         events.append(SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
       }
-      for (key, d) in destroyed where known[key] == nil && next[key] == nil {
+    }
+    if report && !destroyed.isEmpty {
+      // A full socket that moves to TIME_WAIT is destroyed, and its TIME_WAIT successor takes
+      // its cookie — unless nobody had asked for the cookie yet (the kernel makes cookies on
+      // demand), so one never dumped has a TIME_WAIT successor with another: same addresses.
+      var successors = Set<Connection>()
+      for r in snapshot where r.stateCode == SocketState.timeWait.rawValue && known[Key(r)] == nil {
+        successors.insert(Connection(r))
+      }
+      for (key, d) in destroyed
+      where known[key] == nil && next[key] == nil && !recentlyGone.contains(where: { $0.contains(key) })
+        && !successors.contains(Connection(d.record))
+      {
         events.append(SocketEvent(change: .brief, record: d.record, time: d.time))
       }
     }
+    recentlyGone = [recentlyGone[1], gone]
     known = next
     destroyed.removeAll(keepingCapacity: true)
     primed = true

@@ -1,0 +1,131 @@
+import Glibc
+import SwstatCore
+import Testing
+
+/// A TCP socket of the test's own on 127.0.0.1, closed by `close()`.
+private struct LoopbackSocket {
+  let fd: Int32
+
+  /// A listener on an ephemeral port.
+  static func listener() throws -> LoopbackSocket {
+    let s = LoopbackSocket(fd: socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0))
+    try #require(s.fd >= 0)
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    try #require(withSockaddr(&a) { bind(s.fd, $0, $1) } == 0)
+    try #require(listen(s.fd, 8) == 0)
+    return s
+  }
+
+  /// A connection to `port` on 127.0.0.1.
+  static func connected(to port: UInt16) throws -> LoopbackSocket {
+    let s = LoopbackSocket(fd: socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0))
+    try #require(s.fd >= 0)
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = port.bigEndian
+    a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    try #require(withSockaddr(&a) { connect(s.fd, $0, $1) } == 0)
+    return s
+  }
+
+  var port: UInt16 {
+    var a = sockaddr_in()
+    _ = withSockaddr(&a) { p, n in
+      var len = n
+      return getsockname(fd, p, &len)
+    }
+    return UInt16(bigEndian: a.sin_port)
+  }
+
+  func accept() throws -> LoopbackSocket {
+    let s = LoopbackSocket(fd: Glibc.accept(fd, nil, nil))
+    try #require(s.fd >= 0)
+    return s
+  }
+
+  func close() { _ = Glibc.close(fd) }
+}
+
+private func withSockaddr<R>(_ a: inout sockaddr_in, _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> R) -> R {
+  withUnsafeMutablePointer(to: &a) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
+}
+
+private func now() -> Int64 {
+  var ts = timespec()
+  clock_gettime(CLOCK_REALTIME, &ts)
+  return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// The tracker on real sockets, with real destroy notifications (root: the multicast groups).
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct TrackerTests {
+  static let query = SocketQuery(transports: [.tcp], families: [.inet])
+
+  /// The test's own sockets in a fresh dump: those with `port` at either end.
+  static func dump(_ port: UInt16) throws -> [SocketRecord] {
+    try NetlinkSource().snapshot(query).filter { $0.local.port == port || $0.remote.port == port }
+  }
+
+  /// Waits (2 s at most) for the destroy notifications of sockets with `port` at either end,
+  /// notes them in `tracker`, and returns how many there were.
+  static func drain(_ monitor: DestroyMonitor, _ port: UInt16, into tracker: inout SocketTracker, want: Int) throws -> Int {
+    var seen = 0
+    for _ in 0..<40 where seen < want {
+      var p = pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0)
+      if poll(&p, 1, 50) <= 0 { continue }
+      _ = try monitor.drain(query) { r in
+        if r.local.port == port || r.remote.port == port {
+          tracker.noteDestroyed(copy r, at: now())
+          seen += 1
+        }
+      }
+    }
+    return seen
+  }
+
+  /// A listener closed before a dump, whose destroy notification comes after it: one GONE,
+  /// and no second report of the same socket as a brief one.
+  @Test(.enabled(if: getuid() == 0, "needs root for the destroy groups"))
+  func lateNotificationIsNotReportedTwice() throws {
+    let monitor = try DestroyMonitor(tcp: true, udp: false)
+    var tracker = SocketTracker()
+    let server = try LoopbackSocket.listener()
+    let port = server.port
+    _ = tracker.update(with: try Self.dump(port), at: now())
+    #expect(tracker.known.count == 1)
+    server.close()
+    let first = tracker.update(with: try Self.dump(port), at: now())
+    #expect(first.map(\.change) == [.gone])
+    #expect(try Self.drain(monitor, port, into: &tracker, want: 1) == 1)
+    let second = tracker.update(with: try Self.dump(port), at: now())
+    #expect(second.isEmpty, "\(second.map(\.change))")
+  }
+
+  /// A connection opened and closed between two dumps is reported, once per end, as brief;
+  /// the client end, in TIME_WAIT at the next dump, is a new socket there.
+  @Test(.enabled(if: getuid() == 0, "needs root for the destroy groups"))
+  func briefConnectionBetweenDumps() throws {
+    let monitor = try DestroyMonitor(tcp: true, udp: false)
+    var tracker = SocketTracker()
+    let server = try LoopbackSocket.listener()
+    defer { server.close() }
+    let port = server.port
+    _ = tracker.update(with: try Self.dump(port), at: now())
+    let client = try LoopbackSocket.connected(to: port)
+    let accepted = try server.accept()
+    client.close()
+    accepted.close()
+    // Each end's full socket is destroyed; the client's lives on as a TIME_WAIT socket.
+    _ = try Self.drain(monitor, port, into: &tracker, want: 2)
+    let events = tracker.update(with: try Self.dump(port), at: now())
+    let brief = events.filter { $0.change == .brief }
+    #expect(brief.count == 1, "\(events.map(\.change))")
+    #expect(brief.first?.record.local.port == port)
+    let new = events.filter { $0.change == .new }
+    #expect(new.count == 1 && new.first?.record.state == .timeWait, "\(events.map(\.change))")
+  }
+}
