@@ -225,6 +225,47 @@ struct LiveTests {
     #expect(!main.contains("swstat --watch") && !main.contains("TOP PEERS"), "\(main)")
   }
 
+  /// SIGWINCH redraws the dashboard at the terminal's new size at once, not at the next tick
+  /// (a minute away here): the clipped title comes back whole and the top tables grow deeper.
+  @Test(.enabled(if: canRun && hasProgram("tmux"), "needs root and tmux"))
+  func dashboardRedrawsOnResize() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let fixture = try SocketFixture(in: ns)
+    defer { fixture.stop() }
+    let session = "swstat-resize-\(getpid())"
+    runDetached(["tmux", "new-session", "-d", "-s", session, "-x", "60", "-y", "20",
+                 "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 60"])
+    defer { runDetached(["tmux", "kill-session", "-t", session]) }
+    func screen() throws -> [Substring] {
+      try runCommand(["tmux", "capture-pane", "-p", "-t", session]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+    func topRows(_ lines: [Substring]) -> Int {
+      guard let header = lines.firstIndex(where: { $0.hasPrefix("TOP LOCAL PORTS") }) else { return -1 }
+      return lines[(header + 1)...].prefix { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+    }
+    var small: [Substring] = []
+    for _ in 0..<30 {
+      usleep(100_000)
+      small = try screen()
+      if topRows(small) >= 0 { break }
+    }
+    #expect(small.allSatisfy { $0.count <= 60 })
+    #expect(small.first?.hasSuffix("q quits") == false, "\(small)")
+    let smallDepth = topRows(small)
+    #expect((0...2).contains(smallDepth), "\(small)")
+    runDetached(["tmux", "resize-window", "-t", session, "-x", "150", "-y", "45"])
+    var big: [Substring] = []
+    for _ in 0..<30 {
+      usleep(100_000)
+      big = try screen()
+      if big.first?.hasSuffix("q quits") == true { break }
+    }
+    #expect(big.first?.hasSuffix("q quits") == true, "\(big)")
+    #expect(topRows(big) > smallDepth && topRows(big) <= 8, "\(big)")
+    #expect(big.contains { $0.hasPrefix("TOP LOCAL PORTS" + String(repeating: " ", count: 25) + "TOP PEERS") }, "\(big)")
+  }
+
   /// SIGTERM, SIGINT and SIGHUP end the dashboard with the terminal restored: the raw bytes
   /// written to the terminal end with the cursor shown and the main screen back.
   @Test(.enabled(if: hasProgram("script"), "needs script(1)"), arguments: ["TERM", "INT", "HUP"])
