@@ -115,6 +115,45 @@ struct LiveTests {
     #expect(lines.filter { $0.contains("tcp  127.0.0.1:\(client) ") }.count == 1, "\(lines)")
   }
 
+  /// When the kernel drops destroy notifications (ENOBUFS: swstat stopped while 30,000
+  /// connections open and abort), --events says so with a marker line and dumps the table
+  /// again at once, well before its next tick (30 s away): a listener opened meanwhile is
+  /// reported right after the marker.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: ["text", "json"])
+  func eventsOverflowRedumps(format: String) throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let events = try Background(
+      ["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "30"] + (format == "json" ? ["--json"] : []))
+    usleep(500_000)
+    // ip netns exec execs swstat: the same process.
+    kill(events.process.processIdentifier, SIGSTOP)
+    let burst = try ns.run(["python3", Self.lifecycle, "burst", "30"])
+    #expect(burst.stdout.contains("aborted 30000"), "\(burst.stdout)")
+    let hold = try Background(["ip", "netns", "exec", ns.name, "python3", Self.lifecycle, "hold", "10"])
+    defer { hold.stop(SIGTERM) }
+    var port = ""
+    for _ in 0..<50 where port.isEmpty {
+      usleep(50_000)
+      port = hold.output.split(separator: "\n").first.map { String($0.dropFirst(5)) } ?? ""
+    }
+    kill(events.process.processIdentifier, SIGCONT)
+    var lines: [String] = []
+    for _ in 0..<50 {
+      usleep(100_000)
+      lines = events.output.split(separator: "\n").map(String.init)
+      if lines.contains(where: { $0.contains(":\(port)") }) { break }
+    }
+    #expect(events.stop() == 0)
+    let marker = lines.firstIndex { format == "json" ? $0.contains("\"event\":\"overflow\"") : $0.contains(" LOST   destroy notifications overflowed") }
+    let listener = lines.firstIndex {
+      format == "json"
+        ? $0.contains("\"event\":\"new\"") && $0.contains("\"local\":{\"address\":\"127.0.0.1\",\"port\":\(port)}") && $0.contains("LISTEN")
+        : $0.contains(" NEW    tcp  127.0.0.1:\(port) ") && $0.hasSuffix("LISTEN")
+    }
+    #expect(marker != nil && listener != nil && marker! < listener!, "\(lines.prefix(5))")
+  }
+
   /// With -p, owners are shown, and remembered for sockets that lost theirs.
   @Test(.enabled(if: canRun, "needs root for a private network namespace"))
   func eventsRememberOwners() throws {
