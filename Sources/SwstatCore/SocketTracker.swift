@@ -23,9 +23,13 @@ public struct SocketEvent: Sendable {
 
 /// Follows sockets across successive dumps by the kernel's socket cookie (not by address:
 /// aborted sockets lose theirs), and folds in destroy notifications so that sockets living
-/// shorter than one tick are reported too. Holds only the sockets of the last dump, the
-/// notifications since and the keys of the sockets gone in the last two dumps, so its memory
-/// follows the table's size.
+/// shorter than one tick are reported too.
+///
+/// A dump streams through it (`begin`, `observe` each record, `finish`), so no copy of the
+/// table is made. It holds the last dump's records in one dense array, found by cookie through
+/// an index of 12 bytes a bucket, and updates them in place: about 150 bytes a socket
+/// (30 MiB at 200,000), plus the notifications since the last dump and the keys of the sockets
+/// gone in the last two dumps.
 public struct SocketTracker: Sendable {
   /// The identity of a socket across dumps: its cookie, or — from /proc, which has none — its
   /// protocol, addresses and inode.
@@ -58,19 +62,31 @@ public struct SocketTracker: Sendable {
     var transport: TransportProtocol
     var local: Endpoint
     var remote: Endpoint
-    init(_ r: SocketRecord) {
+    init(_ r: borrowing SocketRecord) {
       transport = r.transport
       local = r.local
       remote = r.remote
     }
   }
 
-  /// The sockets of the last dump.
-  public private(set) var known: [Key: SocketRecord] = [:]
+  /// The sockets of the last dump, in no order.
+  public private(set) var records: [SocketRecord] = []
+  /// The dump in which each of `records` was last seen.
+  private var seenIn: [UInt32] = []
+  /// Where each socket with a compact identity (`compactID`) sits in `records`.
+  private var byID: [UInt64: Int32] = [:]
+  /// Where each other socket (a TIME_WAIT socket from /proc) sits in `records`.
+  private var byKey: [Key: Int32] = [:]
+  private var dump: UInt32 = 0
+  private var time: Int64 = 0
+  private var reporting = false
+  private var pending: [SocketEvent] = []
+  /// TIME_WAIT sockets new in this dump, while there are destroy notifications to settle.
+  private var successors: Set<Connection>? = nil
   private var destroyed: [Key: (record: SocketRecord, time: Int64)] = [:]
-  /// The sockets reported gone by the last two updates. The kernel unhashes a socket (so a dump
+  /// The sockets reported gone by the last two dumps. The kernel unhashes a socket (so a dump
   /// misses it) before it sends the destroy notification, from a work queue: a notification
-  /// may arrive a tick after its socket was reported gone, and must not make it "brief" again.
+  /// may arrive a dump after its socket was reported gone, and must not make it "brief" again.
   private var recentlyGone: [Set<Key>] = [[], []]
   /// Whether a first dump has been taken (its sockets are not reported as new).
   public private(set) var primed = false
@@ -78,57 +94,121 @@ public struct SocketTracker: Sendable {
   /// An empty tracker.
   public init() {}
 
-  /// Notes a destroy notification; its meaning is settled by the next `update`.
+  /// How many sockets the last dump had.
+  public var count: Int { records.count }
+
+  /// Notes a destroy notification; its meaning is settled by the next dump.
   public mutating func noteDestroyed(_ r: SocketRecord, at time: Int64) {
     destroyed[Key(r)] = (r, time)
   }
 
-  /// Compares a new dump with the last one. The first dump only primes the tracker (unless
-  /// `reportFirst`), and returns no events.
-  public mutating func update(
-    with snapshot: [SocketRecord], at time: Int64, reportFirst: Bool = false
-  ) -> [SocketEvent] {
-    var events: [SocketEvent] = []
-    var next: [Key: SocketRecord] = [:]
-    next.reserveCapacity(snapshot.count)
-    let report = primed || reportFirst
-    for r in snapshot {
-      let key = Key(r)
-      next[key] = r
-      if let old = known[key] {
-        if old.stateCode != r.stateCode && report {
-          events.append(SocketEvent(change: .state(from: old.stateCode), record: r, time: time))
-        }
-      } else if report {
-        events.append(SocketEvent(change: .new, record: r, time: time))
+  /// Starts a dump taken at `time` (CLOCK_REALTIME nanoseconds). The first dump only primes
+  /// the tracker (unless `reportFirst`): it reports nothing.
+  public mutating func begin(at time: Int64, reportFirst: Bool = false) {
+    dump &+= 1
+    self.time = time
+    reporting = primed || reportFirst
+    pending.removeAll(keepingCapacity: true)
+    successors = reporting && !destroyed.isEmpty ? [] : nil
+  }
+
+  /// One record of the dump.
+  public mutating func observe(_ r: borrowing SocketRecord) {
+    // `&&` takes closures, which cannot capture a borrowed record: test its copied state.
+    let state = r.stateCode
+    if let i = index(of: r) {
+      let at = Int(i)
+      if reporting && records[at].stateCode != state && seenIn[at] != dump {
+        pending.append(SocketEvent(change: .state(from: records[at].stateCode), record: copy r, time: time))
+      }
+      records[at] = copy r
+      seenIn[at] = dump
+      return
+    }
+    let at = Int32(records.count)
+    if let id = Self.compactID(r) { byID[id] = at } else { byKey[Key(r)] = at }
+    records.append(copy r)
+    seenIn.append(dump)
+    if reporting {
+      pending.append(SocketEvent(change: .new, record: copy r, time: time))
+      if state == SocketState.timeWait.rawValue && successors != nil {
+        let c = Connection(r)
+        successors?.insert(c)
       }
     }
+  }
+
+  /// Ends the dump: the sockets not seen in it are gone, and the destroy notifications of
+  /// sockets no dump ever saw are brief ones. Returns this dump's events in time order.
+  public mutating func finish() -> [SocketEvent] {
     var gone = Set<Key>()
-    for (key, old) in known where next[key] == nil {
-      gone.insert(key)
-      if report {
-        events.append(SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
+    // Backwards, moving the last record into each hole: everything after `at` is kept.
+    var at = records.count - 1
+    while at >= 0 {
+      if seenIn[at] != dump {
+        let old = records[at]
+        let key = Key(old)
+        gone.insert(key)
+        if reporting {
+          pending.append(SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
+        }
+        remove(at: at)
       }
+      at -= 1
     }
-    if report && !destroyed.isEmpty {
-      // A full socket that moves to TIME_WAIT is destroyed, and its TIME_WAIT successor takes
-      // its cookie — unless nobody had asked for the cookie yet (the kernel makes cookies on
-      // demand), so one never dumped has a TIME_WAIT successor with another: same addresses.
-      var successors = Set<Connection>()
-      for r in snapshot where r.stateCode == SocketState.timeWait.rawValue && known[Key(r)] == nil {
-        successors.insert(Connection(r))
-      }
+    if reporting {
       for (key, d) in destroyed
-      where known[key] == nil && next[key] == nil && !recentlyGone.contains(where: { $0.contains(key) })
-        && !successors.contains(Connection(d.record))
+      where index(of: d.record) == nil && !gone.contains(key)
+        && !recentlyGone.contains(where: { $0.contains(key) })
+        // A full socket that moves to TIME_WAIT is destroyed, and its TIME_WAIT successor takes
+        // its cookie — unless nobody had asked for it yet (the kernel makes cookies on demand):
+        // one never dumped has a successor with another cookie, at the same addresses.
+        && successors?.contains(Connection(d.record)) != true
       {
-        events.append(SocketEvent(change: .brief, record: d.record, time: d.time))
+        pending.append(SocketEvent(change: .brief, record: d.record, time: d.time))
       }
     }
     recentlyGone = [recentlyGone[1], gone]
-    known = next
     destroyed.removeAll(keepingCapacity: true)
+    successors = nil
     primed = true
-    return events.sorted { $0.time < $1.time }
+    let events = pending.sorted { $0.time < $1.time }
+    pending.removeAll(keepingCapacity: true)
+    return events
+  }
+
+  /// One whole dump at once: `begin`, `observe` each record, `finish`.
+  public mutating func update(
+    with snapshot: [SocketRecord], at time: Int64, reportFirst: Bool = false
+  ) -> [SocketEvent] {
+    begin(at: time, reportFirst: reportFirst)
+    for r in snapshot { observe(r) }
+    return finish()
+  }
+
+  /// A socket's identity in 8 bytes when it has one: its cookie, or — from /proc — its inode
+  /// (unique among live sockets, and part of its key anyway), tagged by the top bit (cookies
+  /// count up from 1 and never reach it). TIME_WAIT sockets from /proc have neither.
+  private static func compactID(_ r: borrowing SocketRecord) -> UInt64? {
+    r.cookie != 0 ? r.cookie : r.inode != 0 ? r.inode | 1 << 63 : nil
+  }
+
+  private func index(of r: borrowing SocketRecord) -> Int32? {
+    if let id = Self.compactID(r) { return byID[id] }
+    return byKey[Key(r)]
+  }
+
+  private mutating func remove(at at: Int) {
+    let old = records[at]
+    if let id = Self.compactID(old) { byID[id] = nil } else { byKey[Key(old)] = nil }
+    let last = records.count - 1
+    if at != last {
+      records[at] = records[last]
+      seenIn[at] = seenIn[last]
+      let moved = records[at]
+      if let id = Self.compactID(moved) { byID[id] = Int32(at) } else { byKey[Key(moved)] = Int32(at) }
+    }
+    records.removeLast()
+    seenIn.removeLast()
   }
 }

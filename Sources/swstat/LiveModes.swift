@@ -34,27 +34,48 @@ extension Listing {
 }
 
 /// Owner labels to print for events: the current owner, else the last one known `(was …)`.
+/// Each socket holds an index into this tick's distinct labels (a few hundred programs, not a
+/// label per socket), by the tracker's compact identity where it has one.
 struct OwnerMemory {
-  private var last: [SocketTracker.Key: [UInt8]] = [:]
+  private var byCookie: [UInt64: Int32] = [:]
+  private var byKey: [SocketTracker.Key: Int32] = [:]
+  private var labels: [[UInt8]] = []
 
-  /// Remembers the owners of this tick's sockets, forgetting sockets no longer there.
+  /// Remembers the owners of this tick's sockets, forgetting sockets no longer there and the
+  /// labels no socket has any more.
   mutating func update(_ records: [SocketRecord], _ owners: ProcessOwners) {
-    var next: [SocketTracker.Key: [UInt8]] = [:]
+    var nextCookie: [UInt64: Int32] = [:]
+    nextCookie.reserveCapacity(byCookie.count)
+    var nextKey: [SocketTracker.Key: Int32] = [:]
+    var nextLabels: [[UInt8]] = []
+    var interned: [[UInt8]: Int32] = [:]
     for r in records {
-      let key = SocketTracker.Key(r)
-      if let label = owners.label(of: r.inode) {
-        next[key] = label
-      } else if let was = last[key] {
-        next[key] = was  // TIME_WAIT, orphaned FIN_WAIT2: the owner it had
+      // TIME_WAIT, orphaned FIN_WAIT2: the owner it had.
+      guard let label = owners.label(of: r.inode) ?? remembered(r) else { continue }
+      let index: Int32
+      if let known = interned[label] {
+        index = known
+      } else {
+        index = Int32(nextLabels.count)
+        nextLabels.append(label)
+        interned[label] = index
       }
+      if r.cookie != 0 { nextCookie[r.cookie] = index } else { nextKey[SocketTracker.Key(r)] = index }
     }
-    last = next
+    byCookie = nextCookie
+    byKey = nextKey
+    labels = nextLabels
   }
 
   /// The label for a socket: its owner now, or `(was 1234/nginx)`.
   func label(_ r: SocketRecord, _ owners: ProcessOwners?, gone: Bool) -> String? {
     if !gone, let now = owners?.label(of: r.inode) { return String(decoding: now, as: UTF8.self) }
-    return last[SocketTracker.Key(r)].map { "(was \(String(decoding: $0, as: UTF8.self)))" }
+    return remembered(r).map { "(was \(String(decoding: $0, as: UTF8.self)))" }
+  }
+
+  private func remembered(_ r: SocketRecord) -> [UInt8]? {
+    let index = r.cookie != 0 ? byCookie[r.cookie] : byKey[SocketTracker.Key(r)]
+    return index.map { labels[Int($0)] }
   }
 }
 
@@ -77,11 +98,23 @@ extension Listing {
     let json = options.json ? JSONRenderer(output: out) : nil
 
     func tick() throws {
+      // Without owners the dump streams into the tracker; with them it is held until the
+      // owner scan, which needs every inode, is done.
       var records: [SocketRecord] = []
-      try source.forEach(q) { records.append(copy $0) }
-      let owners = cache?.refresh(inodes: records.lazy.map(\.inode))
-      if let owners { records = filterByOwner(records, owners) }
-      let events = tracker.update(with: records, at: LiveLoop.wallClock())
+      var owners: ProcessOwners? = nil
+      let events: [SocketEvent]
+      if let cache, options.filtersByOwner {
+        try source.forEach(q) { records.append(copy $0) }
+        let scanned = cache.refresh(inodes: records.lazy.map(\.inode))
+        owners = scanned
+        records = filterByOwner(records, scanned)
+        events = tracker.update(with: records, at: LiveLoop.wallClock())
+      } else {
+        tracker.begin(at: LiveLoop.wallClock())
+        try source.forEach(q) { tracker.observe($0) }
+        owners = cache?.refresh(inodes: tracker.records.lazy.map(\.inode))
+        events = tracker.finish()
+      }
       for e in events {
         let gone = e.change == .gone || e.change == .brief
         let owner = options.needsOwners ? memory.label(e.record, owners, gone: gone) ?? "-" : nil
@@ -93,7 +126,7 @@ extension Listing {
           try writeEvent(word, e, owner, nil, json, out)
         }
       }
-      if let owners { memory.update(records, owners) }
+      if let owners { memory.update(tracker.records, owners) }
       try out.flush()
     }
 

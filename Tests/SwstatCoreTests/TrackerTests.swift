@@ -46,6 +46,8 @@ private struct LoopbackSocket {
   }
 
   func close() { _ = Glibc.close(fd) }
+
+  func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 }
 
 private func withSockaddr<R>(_ a: inout sockaddr_in, _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> R) -> R {
@@ -96,7 +98,7 @@ struct TrackerTests {
     let server = try LoopbackSocket.listener()
     let port = server.port
     _ = tracker.update(with: try Self.dump(port), at: now())
-    #expect(tracker.known.count == 1)
+    #expect(tracker.count == 1)
     server.close()
     let first = tracker.update(with: try Self.dump(port), at: now())
     #expect(first.map(\.change) == [.gone])
@@ -127,5 +129,68 @@ struct TrackerTests {
     #expect(brief.first?.record.local.port == port)
     let new = events.filter { $0.change == .new }
     #expect(new.count == 1 && new.first?.record.state == .timeWait, "\(events.map(\.change))")
+  }
+
+  /// A dump streamed through the tracker follows one connection's life: the half-close
+  /// (FIN_WAIT2 on one end, CLOSE_WAIT on the other), the server end's close and the client's
+  /// TIME_WAIT — by cookie from netlink; from /proc, which has none, a socket that loses its
+  /// inode (the TIME_WAIT successor) is another socket.
+  @Test(arguments: ["netlink", "proc"])
+  func followsOneConnection(source: String) throws {
+    let src: any SocketSource = source == "netlink" ? NetlinkSource() : ProcNetSource()
+    let server = try LoopbackSocket.listener()
+    defer { server.close() }
+    let port = server.port
+    var tracker = SocketTracker()
+    func step() throws -> [String] {
+      tracker.begin(at: now())
+      try src.forEach(Self.query) { r in
+        if r.local.port == port || r.remote.port == port { tracker.observe(r) }
+      }
+      return tracker.finish().map { e in
+        let end = e.record.local.port == port ? "server" : "client"
+        switch e.change {
+        case .new: return "\(end) new \(netstatState(e.record))"
+        case .state(let from):
+          var old = e.record
+          old.stateCode = from
+          return "\(end) \(netstatState(old)) → \(netstatState(e.record))"
+        case .gone: return "\(end) gone \(netstatState(e.record))"
+        case .brief: return "\(end) brief"
+        }
+      }.sorted()
+    }
+    /// Steps until the events so far satisfy `done` (2 s at most: the ACK of a FIN may be
+    /// delayed).
+    func until(_ done: ([String]) -> Bool) throws -> [String] {
+      var all: [String] = []
+      for _ in 0..<40 {
+        all += try step()
+        if done(all) { break }
+        usleep(50_000)
+      }
+      return all
+    }
+    #expect(try step().isEmpty)
+    #expect(tracker.count == 1)
+    let client = try LoopbackSocket.connected(to: port)
+    let accepted = try server.accept()
+    #expect(try step() == ["client new ESTABLISHED", "server new ESTABLISHED"])
+    client.shutdownWrite()
+    let half = try until { $0.contains("server ESTABLISHED → CLOSE_WAIT") && $0.contains { $0.hasSuffix("→ FIN_WAIT2") } }
+    #expect(half.contains("server ESTABLISHED → CLOSE_WAIT"), "\(half)")
+    #expect(
+      half.contains("client ESTABLISHED → FIN_WAIT2")
+        || half.contains("client ESTABLISHED → FIN_WAIT1") && half.contains("client FIN_WAIT1 → FIN_WAIT2"), "\(half)")
+    accepted.close()
+    client.close()
+    let end = try until { $0.contains { $0.hasPrefix("server gone") } && $0.contains { $0.hasSuffix("TIME_WAIT") } }
+    #expect(end.contains("server gone LAST_ACK") || end.contains("server gone CLOSE_WAIT"), "\(end)")
+    if source == "netlink" {
+      #expect(end.contains("client FIN_WAIT2 → TIME_WAIT"), "\(end)")
+    } else {
+      #expect(end.contains("client gone FIN_WAIT2") && end.contains("client new TIME_WAIT"), "\(end)")
+    }
+    #expect(tracker.count == 2)  // the listener and the TIME_WAIT socket
   }
 }

@@ -312,7 +312,12 @@ struct LiveTests {
     let raw = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-tty-\(getpid())-\(signal)").path
     defer { try? FileManager.default.removeItem(atPath: raw) }
     let tty = try Background(["script", "-q", "-c", "'\(swstatPath)' --watch --interval 0.2", raw])
-    usleep(900_000)
+    // Signal only once the dashboard is up (on a loaded machine that can take a while).
+    for _ in 0..<100 {
+      usleep(100_000)
+      if let bytes = try? String(contentsOfFile: raw, encoding: .isoLatin1), bytes.contains("\u{1b}[?1049h") { break }
+    }
+    usleep(300_000)
     let pids = try runCommand(["pgrep", "-P", "\(tty.process.processIdentifier)"]).stdout
       .split(separator: "\n").compactMap { Int32($0) }
     // script runs the command through a shell, which execs it or forks it.
