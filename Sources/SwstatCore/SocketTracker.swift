@@ -198,7 +198,8 @@ public struct SocketTracker: Sendable {
     return byKey[Key(r)]
   }
 
-  private mutating func remove(at at: Int) {
+  private mutating func remove(at index: Int) {
+    let at = index
     let old = records[at]
     if let id = Self.compactID(old) { byID[id] = nil } else { byKey[Key(old)] = nil }
     let last = records.count - 1

@@ -56,6 +56,17 @@ enum BenchReport {
       }
       out += render(rows, rightAligned: 1...3)
     }
+    if let first = results.memory.first {
+      out += "\n## Peak RSS, \(first.smallSize) vs \(first.largeSize) sockets\n\n"
+      var rows = [["command", "KiB at \(first.smallSize)", "KiB at \(first.largeSize)", "ratio", "target", "result"]]
+      for m in results.memory {
+        rows.append([
+          m.label, String(m.smallKiB), String(m.largeKiB), fixed(m.ratio, 2),
+          m.limit.map { "≤ \(fixed($0, 2)) (streaming)" } ?? "(info)", verdict(m.met),
+        ])
+      }
+      out += render(rows, rightAligned: 1...3)
+    }
     if !results.notes.isEmpty {
       out += "\nNotes:\n" + results.notes.map { "- \($0)\n" }.joined()
     }
@@ -117,6 +128,19 @@ enum BenchReport {
               ("us_per_socket_100k", .number(s.largeMicroseconds)), ("ratio", .number(s.ratio)),
               ("target", s.limit.isFinite ? .number(s.limit) : .null),
               ("met", s.limit.isFinite ? .bool(s.met) : .null),
+            ])
+          })
+      ),
+      (
+        "peak_rss_smallest_vs_largest",
+        .array(
+          results.memory.map { m in
+            .object([
+              ("command", .string(m.label)), ("small_size", .int(m.smallSize)),
+              ("large_size", .int(m.largeSize)), ("small_kib", .int(m.smallKiB)),
+              ("large_kib", .int(m.largeKiB)), ("ratio", .number(m.ratio)),
+              ("target", m.limit.map { .number($0) } ?? .null),
+              ("met", m.met.map { .bool($0) } ?? .null),
             ])
           })
       ),

@@ -66,6 +66,20 @@ struct ScalingResult {
   var met: Bool { ratio <= limit }
 }
 
+/// Peak RSS of one command at the smallest and the largest size. A streaming command's memory
+/// does not follow the table: the ratio stays near 1.
+struct MemoryResult {
+  var label: String
+  var smallSize: Int
+  var largeSize: Int
+  var smallKiB: Int
+  var largeKiB: Int
+  /// The largest ratio allowed, or nil for a command that holds the table (reported only).
+  var limit: Double?
+  var ratio: Double { Double(largeKiB) / Double(max(1, smallKiB)) }
+  var met: Bool? { limit.map { ratio <= $0 } }
+}
+
 /// The whole benchmark.
 struct BenchResults {
   var startedAt: String
@@ -74,6 +88,7 @@ struct BenchResults {
   var machine: [(String, String)]
   var sizes: [SizeResult] = []
   var scaling: [ScalingResult] = []
+  var memory: [MemoryResult] = []
   var notes: [String] = []
 
   static func median(_ values: [Double]) -> Double {

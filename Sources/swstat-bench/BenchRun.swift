@@ -9,6 +9,9 @@ struct BenchRun {
   private let timeWaitMaxAge = 45.0
   /// Per-socket time at the largest size may be this many times that at 10k and still be flat.
   private let scalingLimit = 1.2
+  /// Peak RSS of a streaming command at the largest size may be this many times that at the
+  /// smallest: the streaming budget (a fixed receive buffer, output buffer and address cache).
+  private let streamingLimit = 1.2
 
   func run() throws {
     let executable = try ownExecutablePath()
@@ -69,6 +72,7 @@ struct BenchRun {
       results.sizes.append(sizeResult)
     }
     results.scaling = scaling(results.sizes)
+    results.memory = memory(results.sizes)
     if results.scaling.isEmpty {
       results.notes.append("time per socket 10k vs 100k: needs both 10000 and 100000 in --sizes")
     }
@@ -148,6 +152,24 @@ struct BenchRun {
         smallMicroseconds: a.medianMilliseconds * 1000 / Double(small.socketsSeen),
         largeMicroseconds: b.medianMilliseconds * 1000 / Double(large.socketsSeen),
         limit: label.hasPrefix("swstat") ? scalingLimit : .infinity)
+    }
+  }
+
+  /// Peak RSS at the smallest and the largest size, for the commands run at both; the limit
+  /// on the ones that stream (the listings from either source and the counts), the rest —
+  /// which hold the table or its owners — for information.
+  private func memory(_ sizes: [SizeResult]) -> [MemoryResult] {
+    guard let small = sizes.min(by: { $0.size < $1.size }),
+      let large = sizes.max(by: { $0.size < $1.size }), small.size != large.size
+    else { return [] }
+    let streaming: Set = ["swstat -tan", "swstat -t --count", "swstat --source proc -tan"]
+    return large.commands.compactMap { b in
+      guard let a = small.command(b.group, b.label), !a.measurements.isEmpty,
+        !b.measurements.isEmpty, b.label.hasPrefix("swstat") || b.label.hasPrefix("ss")
+      else { return nil }
+      return MemoryResult(
+        label: b.label, smallSize: small.size, largeSize: large.size, smallKiB: a.peakRSSKiB,
+        largeKiB: b.peakRSSKiB, limit: streaming.contains(b.label) ? streamingLimit : nil)
     }
   }
 
