@@ -73,6 +73,7 @@ FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCoun
 # The decoder harness places its input against a guard page at any offset, so struct reads may
 # be unaligned there (never in a real receive buffer, which is 8-byte aligned).
 $(FUZZ_BUILD)/fuzz_diag_parse: Tests/Fuzz/fuzz_diag_parse.c Sources/CSwstat/sock_diag.c \
+                               Sources/CSwstat/nl_dump.c Sources/CSwstat/nl_dump.h \
                                Sources/CSwstat/include/CSwstat.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fno-sanitize=alignment -o $@ $(filter %.c,$^) -lmnl

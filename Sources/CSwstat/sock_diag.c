@@ -1,17 +1,17 @@
-// sock_diag dumps through libmnl, after libmnl's examples/rtnl/rtnl-link-dump.c, with
-// NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY and struct inet_diag_req_v2 (see sock_diag(7)).
-// Socket I/O (swstat_diag_dump) and decoding (swstat_diag_parse) are separate so that tests
-// replay recorded replies through the decoder alone.
+// sock_diag dumps of inet sockets through libmnl, with NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY
+// and struct inet_diag_req_v2 (see sock_diag(7)); the request/receive loop and the message walk
+// are nl_dump.c's. Socket I/O (swstat_diag_dump) and decoding (swstat_diag_parse) are separate
+// so that tests replay recorded replies through the decoder alone.
 
 #ifndef _GNU_SOURCE
 #error "_GNU_SOURCE must be defined (Package.swift cSettings)"
 #endif
 
 #include "CSwstat.h"
+#include "nl_dump.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,19 +22,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-// The kernel sizes a dump's datagrams from the reader's buffer, up to 32 KiB; libmnl's default
-// (one page) would cost about eight times as many recvmsg() calls at 100k sockets.
-#define SWSTAT_NL_BUFFER 32768
-
 enum { TCP_LISTEN_STATE = 10 };
-
-// Whether a whole message starts at `nlh` with `remaining` bytes left. libmnl's mnl_nlmsg_ok
-// compares `(int)nlmsg_len`, so a length of 2 GiB or more passes as negative and
-// mnl_nlmsg_next then steps gigabytes past the buffer (found by Tests/Fuzz/fuzz_diag_parse).
-static int message_ok(const struct nlmsghdr *nlh, int remaining) {
-    return remaining >= (int)sizeof(struct nlmsghdr) &&
-           nlh->nlmsg_len >= sizeof(struct nlmsghdr) && nlh->nlmsg_len <= (uint32_t)remaining;
-}
 
 static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock *s) {
     if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct inet_diag_msg)) return -EBADMSG;
@@ -92,100 +80,54 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock 
     return 0;
 }
 
+// swstat_diag_parse's state for the walk: what each decoded socket goes to.
+typedef struct {
+    uint8_t protocol;
+    swstat_sock_fn fn;
+    void *ctx;
+    uint64_t *emitted;
+} parse_state;
+
+static int parse_one(const struct nlmsghdr *nlh, void *arg) {
+    parse_state *p = arg;
+    swstat_sock s;
+    int rc = decode_one(nlh, p->protocol, &s);
+    if (rc < 0) return rc;
+    *p->emitted += 1;
+    return p->fn(&s, p->ctx) != 0;
+}
+
 int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t seq,
                       uint32_t portid, swstat_sock_fn fn, void *ctx, uint64_t *emitted,
                       int *interrupted) {
-    const struct nlmsghdr *nlh = buf;
-    int remaining = len > INT32_MAX ? INT32_MAX : (int)len;
-    while (message_ok(nlh, remaining)) {
-        // seq = portid = 0 switch these checks off, which replaying a recording needs.
-        if (!mnl_nlmsg_portid_ok(nlh, portid) || !mnl_nlmsg_seq_ok(nlh, seq)) return -EPROTO;
-        if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) *interrupted = 1;
-        switch (nlh->nlmsg_type) {
-        case NLMSG_DONE:
-            return 1;
-        case NLMSG_ERROR: {
-            if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nlmsgerr)) return -EBADMSG;
-            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-            // Only -4095..-1 are errnos. Anything else is a corrupt reply, and INT_MIN would
-            // trap when Swift negates it for Errno (found by Tests/Fuzz/fuzz_diag_parse).
-            return e->error < 0 && e->error >= -4095 ? e->error : -EPROTO;
-        }
-        case SOCK_DIAG_BY_FAMILY: {
-            swstat_sock s;
-            int rc = decode_one(nlh, protocol, &s);
-            if (rc < 0) return rc;
-            *emitted += 1;
-            if (fn(&s, ctx) != 0) return 2;
-            break;
-        }
-        default:    // NLMSG_NOOP and anything else carry no socket
-            break;
-        }
-        nlh = mnl_nlmsg_next(nlh, &remaining);
-    }
-    // Bytes left over that do not form a whole message: a truncated reply.
-    return remaining == 0 ? 0 : -EBADMSG;
+    parse_state p = {.protocol = protocol, .fn = fn, .ctx = ctx, .emitted = emitted};
+    return swstat_nl_walk(buf, len, seq, portid, parse_one, &p, interrupted);
 }
 
 // The request: nlmsghdr, inet_diag_req_v2 and at most one bytecode attribute.
-#define SWSTAT_NL_REQUEST (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2)) + \
+#define SWSTAT_DIAG_REQUEST (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2)) + \
                            NLA_HDRLEN + SWSTAT_FILTER_BYTECODE_MAX)
 
-// Opens a sock_diag socket and sends the dump request, with `bytecode` as its
-// INET_DIAG_REQ_BYTECODE attribute when `bytecode_len` > 0. Returns the socket or NULL with
-// *err set.
-static struct mnl_socket *diag_request(uint8_t family, uint8_t protocol, uint32_t state_mask,
-                                       const uint8_t *bytecode, size_t bytecode_len,
-                                       uint32_t *seq, uint32_t *portid, int *err) {
-    if (bytecode_len > SWSTAT_FILTER_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL)) {
-        *err = -EMSGSIZE;
+// Builds the dump request in `req` (SWSTAT_DIAG_REQUEST bytes), with `bytecode` as its
+// INET_DIAG_REQ_BYTECODE attribute when `bytecode_len` > 0; swstat_nl_dump fills in the rest
+// of the header. Returns the message or NULL when the bytecode does not fit.
+static struct nlmsghdr *diag_request(char *req, uint8_t family, uint8_t protocol,
+                                     uint32_t state_mask, const uint8_t *bytecode,
+                                     size_t bytecode_len) {
+    if (bytecode_len > SWSTAT_FILTER_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL))
         return NULL;
-    }
-    struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-    if (nl == NULL) { *err = -errno; return NULL; }
-    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-        *err = -errno;
-        mnl_socket_close(nl);
-        return NULL;
-    }
-    _Alignas(8) char req[SWSTAT_NL_REQUEST];
-    memset(req, 0, sizeof(req));
+    memset(req, 0, SWSTAT_DIAG_REQUEST);
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
-    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    *seq = (uint32_t)time(NULL);
-    nlh->nlmsg_seq = *seq;
     struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
     r->sdiag_family = family;
     r->sdiag_protocol = protocol;
     r->idiag_states = state_mask;
     r->idiag_ext = 0;           // INET_DIAG_SHUTDOWN comes with every full socket unasked
     if (bytecode_len > 0 &&
-        !mnl_attr_put_check(nlh, sizeof(req), INET_DIAG_REQ_BYTECODE, bytecode_len, bytecode)) {
-        *err = -EMSGSIZE;
-        mnl_socket_close(nl);
+        !mnl_attr_put_check(nlh, SWSTAT_DIAG_REQUEST, INET_DIAG_REQ_BYTECODE, bytecode_len,
+                            bytecode))
         return NULL;
-    }
-    *portid = mnl_socket_get_portid(nl);
-    for (;;) {
-        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0) return nl;
-        if (errno != EINTR) break;
-    }
-    *err = -errno;
-    mnl_socket_close(nl);
-    return NULL;
-}
-
-// recvmsg() on the dump socket, retried on EINTR; a datagram cut short (MSG_TRUNC, which libmnl
-// reports as ENOSPC) is a truncated reply.
-static ssize_t diag_receive(struct mnl_socket *nl, void *buf, size_t len) {
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl, buf, len);
-        if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        return errno == ENOSPC ? -EMSGSIZE : -errno;
-    }
+    return nlh;
 }
 
 int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
@@ -193,54 +135,58 @@ int swstat_diag_dump(uint8_t family, uint8_t protocol, uint32_t state_mask,
     return swstat_diag_dump_filtered(family, protocol, state_mask, NULL, 0, fn, ctx, emitted);
 }
 
+// swstat_diag_dump's datagram handler: the walk's state and the dump's NLM_F_DUMP_INTR flag.
+typedef struct {
+    parse_state parse;
+    int interrupted;
+} dump_state;
+
+static int dump_datagram(const void *buf, size_t len, uint32_t seq, uint32_t portid,
+                         void *arg) {
+    dump_state *d = arg;
+    return swstat_nl_walk(buf, len, seq, portid, parse_one, &d->parse, &d->interrupted);
+}
+
 int swstat_diag_dump_filtered(uint8_t family, uint8_t protocol, uint32_t state_mask,
                               const uint8_t *bytecode, size_t bytecode_len, swstat_sock_fn fn,
                               void *ctx, uint64_t *emitted) {
-    uint32_t seq, portid;
-    int err = 0, interrupted = 0;
-    struct mnl_socket *nl = diag_request(family, protocol, state_mask, bytecode, bytecode_len,
-                                         &seq, &portid, &err);
-    if (nl == NULL) return err;
-    // 8-byte aligned for struct nlmsghdr; static would not be reentrant across threads.
-    _Alignas(8) char buf[SWSTAT_NL_BUFFER];
-    int rc;
-    for (;;) {
-        ssize_t n = diag_receive(nl, buf, sizeof(buf));
-        if (n < 0) { rc = (int)n; break; }
-        if (n == 0) { rc = -EBADMSG; break; }          // the kernel never closes a dump early
-        rc = swstat_diag_parse(buf, (size_t)n, protocol, seq, portid, fn, ctx, emitted,
-                               &interrupted);
-        if (rc != 0) break;
-    }
-    mnl_socket_close(nl);
-    if (rc == 1) return interrupted ? -EINTR : 0;
+    _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
+    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, bytecode,
+                                        bytecode_len);
+    if (nlh == NULL) return -EMSGSIZE;
+    dump_state d = {
+        .parse = {.protocol = protocol, .fn = fn, .ctx = ctx, .emitted = emitted},
+        .interrupted = 0,
+    };
+    int rc = swstat_nl_dump(nlh, dump_datagram, &d);
+    if (rc == 1) return d.interrupted ? -EINTR : 0;
     if (rc == 2) return 1;
     return rc;
 }
 
-int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd) {
-    uint32_t seq, portid;
-    int err = 0;
-    struct mnl_socket *nl = diag_request(family, protocol, state_mask, NULL, 0, &seq, &portid,
-                                         &err);
-    if (nl == NULL) return err;
-    _Alignas(8) char buf[SWSTAT_NL_BUFFER];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = diag_receive(nl, buf, sizeof(buf));
-        if (n <= 0) { rc = n < 0 ? (int)n : -EBADMSG; break; }
-        if (write(fd, buf, (size_t)n) != n) { rc = -errno; break; }
-        // Stop after the datagram that carries NLMSG_DONE or an error.
-        const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-        int remaining = (int)n, last = 0;
-        while (message_ok(nlh, remaining)) {
-            if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) last = 1;
-            nlh = mnl_nlmsg_next(nlh, &remaining);
-        }
-        if (last) break;
+// swstat_diag_record's datagram handler: appends it to the file descriptor in `arg` and stops
+// (1) after the datagram that carries NLMSG_DONE or an error.
+static int record_datagram(const void *buf, size_t len, uint32_t seq, uint32_t portid,
+                           void *arg) {
+    (void)seq;
+    (void)portid;
+    ssize_t n = (ssize_t)len;
+    if (write(*(const int *)arg, buf, len) != n) return -errno;
+    const struct nlmsghdr *nlh = buf;
+    int remaining = (int)n, last = 0;
+    while (swstat_nl_message_ok(nlh, remaining)) {
+        if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) last = 1;
+        nlh = mnl_nlmsg_next(nlh, &remaining);
     }
-    mnl_socket_close(nl);
-    return rc;
+    return last;
+}
+
+int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd) {
+    _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
+    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, NULL, 0);
+    if (nlh == NULL) return -EMSGSIZE;
+    int rc = swstat_nl_dump(nlh, record_datagram, &fd);
+    return rc == 1 ? 0 : rc;
 }
 
 int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf) {
@@ -278,9 +224,11 @@ int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return delivered;
             return -errno;      // ENOBUFS: the kernel dropped notifications
         }
+        // Not swstat_nl_walk: notifications carry no seq to check and no dump to end, and one
+        // message that does not decode must not cost the others.
         const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
         int remaining = (int)n;
-        while (message_ok(nlh, remaining)) {
+        while (swstat_nl_message_ok(nlh, remaining)) {
             if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
                 swstat_sock s;
                 // The protocol comes from INET_DIAG_PROTOCOL; TCP until then.

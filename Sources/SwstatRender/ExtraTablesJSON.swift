@@ -94,27 +94,8 @@ public final class ExtraTablesJSON {
   }
 
   private func finish(_ inode: UInt64) throws(OutputError) {
-    if let owners {
-      var c = RowCursor(try out.reserveRow())
-      c.put(",\"owners\":[")
-      out.commitRow(c.p)
-      for (i, o) in owners(inode).enumerated() {
-        c = RowCursor(try out.reserveRow())
-        if i > 0 { c.put(0x2c) }
-        c.put("{\"pid\":")
-        c.decimal(UInt64(o.pid))
-        c.put(",\"program\":")
-        o.program.withUnsafeBytes { c.jsonString(UnsafeRawBufferPointer(rebasing: $0.prefix(512))) }
-        c.put(",\"fd\":")
-        c.decimal(UInt64(o.fd))
-        c.put("}")
-        out.commitRow(c.p)
-      }
-      c = RowCursor(try out.reserveRow())
-      c.put("]")
-      out.commitRow(c.p)
-    }
     var c = RowCursor(try out.reserveRow())
+    if let owners { try out.writeOwners(owners(inode), row: &c) }
     if let netns {
       c.put(",\"netns\":")
       c.jsonString(netns)

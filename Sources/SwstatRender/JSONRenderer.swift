@@ -55,7 +55,9 @@ public final class JSONRenderer {
 
   /// The JSON `state` of a record: netstat's word; UDP's unconnected state is `CLOSE`.
   public static func stateName(_ r: SocketRecord) -> String {
-    if r.transport == .udp { return r.stateCode == 1 ? "ESTABLISHED" : r.stateCode == 7 ? "CLOSE" : "UNKNOWN" }
+    if r.transport == .udp {
+      return r.stateCode == 1 ? "ESTABLISHED" : r.stateCode == 7 ? "CLOSE" : "UNKNOWN"
+    }
     return NetstatStateName.tcp(r.stateCode)
   }
 
@@ -69,7 +71,9 @@ public final class JSONRenderer {
     c.put(0x7b)
     if !leading.isEmpty {
       var l = leading
-      l.withUTF8 { c.put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0).prefix(2048))) }
+      l.withUTF8 {
+        c.put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0).prefix(2048)))
+      }
     }
     c.put("\"proto\":")
     c.put(r.transport == .tcp ? "\"tcp\"" : "\"udp\"")
@@ -123,23 +127,7 @@ public final class JSONRenderer {
       out.commitRow(c.p)
       return
     }
-    c.put(",\"owners\":[")
-    out.commitRow(c.p)
-    // A socket may be shared by hundreds of processes: one reserve per owner.
-    for (i, o) in owners(r.inode).enumerated() {
-      var c = RowCursor(try out.reserveRow())
-      if i > 0 { c.put(0x2c) }
-      c.put("{\"pid\":")
-      c.decimal(UInt64(o.pid))
-      c.put(",\"program\":")
-      o.program.withUnsafeBytes { c.jsonString(UnsafeRawBufferPointer(rebasing: $0.prefix(512))) }
-      c.put(",\"fd\":")
-      c.decimal(UInt64(o.fd))
-      c.put("}")
-      out.commitRow(c.p)
-    }
-    c = RowCursor(try out.reserveRow())
-    c.put("]")
+    try out.writeOwners(owners(r.inode), row: &c)
     if let netns {
       c.put(",\"netns\":")
       c.jsonString(netns)
@@ -155,5 +143,31 @@ public final class JSONRenderer {
     c.put("\",\"port\":")
     c.decimal(UInt64(e.port))
     c.put("}")
+  }
+}
+
+extension OutputBuffer {
+  /// Writes the JSON member `,"owners":[{"pid":…,"program":…,"fd":…},…]` (`program` cut to 512
+  /// bytes) for `JSONRenderer` and `ExtraTablesJSON`. `c` is the open row of the object; it is
+  /// committed, and on return `c` is a fresh open row just after the `]` for the caller to
+  /// go on with and commit.
+  func writeOwners(_ owners: [SocketOwnerInfo], row c: inout RowCursor) throws(OutputError) {
+    c.put(",\"owners\":[")
+    commitRow(c.p)
+    // A socket may be shared by hundreds of processes: one reserve per owner.
+    for (i, o) in owners.enumerated() {
+      var c = RowCursor(try reserveRow())
+      if i > 0 { c.put(0x2c) }
+      c.put("{\"pid\":")
+      c.decimal(UInt64(o.pid))
+      c.put(",\"program\":")
+      o.program.withUnsafeBytes { c.jsonString(UnsafeRawBufferPointer(rebasing: $0.prefix(512))) }
+      c.put(",\"fd\":")
+      c.decimal(UInt64(o.fd))
+      c.put("}")
+      commitRow(c.p)
+    }
+    c = RowCursor(try reserveRow())
+    c.put("]")
   }
 }
