@@ -119,7 +119,8 @@ public struct SocketTracker: Sendable {
     if let i = index(of: r) {
       let at = Int(i)
       if reporting && records[at].stateCode != state && seenIn[at] != dump {
-        pending.append(SocketEvent(change: .state(from: records[at].stateCode), record: copy r, time: time))
+        pending.append(
+          SocketEvent(change: .state(from: records[at].stateCode), record: copy r, time: time))
       }
       records[at] = copy r
       seenIn[at] = dump
@@ -150,7 +151,8 @@ public struct SocketTracker: Sendable {
         let key = Key(old)
         gone.insert(key)
         if reporting {
-          pending.append(SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
+          pending.append(
+            SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
         }
         remove(at: at)
       }
@@ -207,7 +209,11 @@ public struct SocketTracker: Sendable {
       records[at] = records[last]
       seenIn[at] = seenIn[last]
       let moved = records[at]
-      if let id = Self.compactID(moved) { byID[id] = Int32(at) } else { byKey[Key(moved)] = Int32(at) }
+      if let id = Self.compactID(moved) {
+        byID[id] = Int32(at)
+      } else {
+        byKey[Key(moved)] = Int32(at)
+      }
     }
     records.removeLast()
     seenIn.removeLast()

@@ -58,7 +58,12 @@ enum BenchReport {
     }
     if let first = results.memory.first {
       out += "\n## Peak RSS, \(first.smallSize) vs \(first.largeSize) sockets\n\n"
-      var rows = [["command", "KiB at \(first.smallSize)", "KiB at \(first.largeSize)", "ratio", "target", "result"]]
+      var rows = [
+        [
+          "command", "KiB at \(first.smallSize)", "KiB at \(first.largeSize)", "ratio", "target",
+          "result",
+        ]
+      ]
       for m in results.memory {
         rows.append([
           m.label, String(m.smallKiB), String(m.largeKiB), fixed(m.ratio, 2),

@@ -15,7 +15,8 @@ extension Listing {
         let owners = cache.refresh(inodes: records.lazy.map(\.inode))
         records = filterByOwner(records, owners)
         writeOwnerNote(owners)
-        let renderer = NetstatRenderer(options: renderOptions, output: out, owner: { owners.label(of: $0) })
+        let renderer = NetstatRenderer(
+          options: renderOptions, output: out, owner: { owners.label(of: $0) })
         if !options.noHeader { renderer.writeHeader() }
         for r in records { try renderer.write(r) }
       } else {
@@ -60,7 +61,11 @@ struct OwnerMemory {
         nextLabels.append(label)
         interned[label] = index
       }
-      if r.cookie != 0 { nextCookie[r.cookie] = index } else { nextKey[SocketTracker.Key(r)] = index }
+      if r.cookie != 0 {
+        nextCookie[r.cookie] = index
+      } else {
+        nextKey[SocketTracker.Key(r)] = index
+      }
     }
     byCookie = nextCookie
     byKey = nextKey
@@ -86,7 +91,8 @@ extension Listing {
     let q = query
     let monitor: DestroyMonitor?
     do {
-      monitor = try DestroyMonitor(tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp))
+      monitor = try DestroyMonitor(
+        tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp))
     } catch {
       monitor = nil
       if options.verbose { writeStderr("swstat: \(error); short-lived sockets may be missed\n") }
@@ -145,7 +151,8 @@ extension Listing {
             _ = json
             out.append("{\"time\":\"\(isoTimestamp(now))\",\"event\":\"overflow\"}\n")
           } else {
-            out.append("\(isoTimestamp(now)) LOST   destroy notifications overflowed; dumping again\n")
+            out.append(
+              "\(isoTimestamp(now)) LOST   destroy notifications overflowed; dumping again\n")
           }
           try out.flush()
           loop.tickNow()
@@ -178,7 +185,8 @@ extension Listing {
     }
     var line = time + " " + word.padding(6) + " " + (r.transport == .tcp ? "tcp" : "udp")
     line += (r.family == .inet6 ? "6 " : "  ")
-    line += Self.endpointText(r.local).padding(23) + " " + Self.endpointText(r.remote).padding(23) + " "
+    line +=
+      Self.endpointText(r.local).padding(23) + " " + Self.endpointText(r.remote).padding(23) + " "
     if case .state(let from) = e.change {
       var old = r
       old.stateCode = from
@@ -216,7 +224,11 @@ extension String {
     var s = ""
     for ch in self {
       if ch == "\"" || ch == "\\" { s.append("\\") }
-      if let a = ch.asciiValue, a < 0x20 { s += "\\u00" + (a < 16 ? "0" : "") + String(a, radix: 16) } else { s.append(ch) }
+      if let a = ch.asciiValue, a < 0x20 {
+        s += "\\u00" + (a < 16 ? "0" : "") + String(a, radix: 16)
+      } else {
+        s.append(ch)
+      }
     }
     return s
   }
