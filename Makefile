@@ -46,7 +46,8 @@ lint:
 	clang -fsyntax-only -Wall -Wextra -Werror -D_GNU_SOURCE -ISources/CSwstat/include Sources/CSwstat/*.c
 	@o=$$($(MAN_CHECK) man/swstat.8 2>&1 >/dev/null); test -z "$$o" || { echo "$$o"; exit 1; }
 
-# Fuzzing (issue 6): libFuzzer harnesses in Tests/Fuzz/ for the sock_diag decoder, the /proc/net
+# Fuzzing (issue 6): libFuzzer harnesses in Tests/Fuzz/ for the sock_diag decoders (inet and
+# unix_diag, one harness: they share nl_dump.c's message walk), the /proc/net
 # scanner, the bytecode compiler (C, built with the shim's own .c files) and SwstatCore's
 # argument parsers (Swift, built by swiftc from the pure-Swift files they need). The toolchain's
 # clang and swiftc both have -fsanitize=fuzzer. `make fuzz` runs each target FUZZ_SECONDS,
@@ -73,6 +74,7 @@ FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCoun
 # The decoder harness places its input against a guard page at any offset, so struct reads may
 # be unaligned there (never in a real receive buffer, which is 8-byte aligned).
 $(FUZZ_BUILD)/fuzz_diag_parse: Tests/Fuzz/fuzz_diag_parse.c Sources/CSwstat/sock_diag.c \
+                               Sources/CSwstat/unix_diag.c \
                                Sources/CSwstat/nl_dump.c Sources/CSwstat/nl_dump.h \
                                Sources/CSwstat/include/CSwstat.h
 	@mkdir -p $(@D)

@@ -134,12 +134,17 @@ struct BenchPlan {
     }
 
     if swstatHelp.contains("--events"), let timeout = findOnPath("timeout") {
-      // Memory of the live mode that must hold the table (the last state of every socket):
-      // three seconds at a 1 s tick, one round, for its peak RSS.
+      // The live mode that holds the table (the last state of every socket), at its default
+      // 0.1 s tick: its peak RSS, and its CPU, which the tick's stretching keeps under half a
+      // core when a dump takes longer than half the tick. Three seconds, one round.
+      let label = "swstat --events -t (3 s)"
       let events = BenchCommand(
-        label: "swstat --events -t (3 s)", path: timeout,
-        argv: ["timeout", "-s", "INT", "3", swstat, "--events", "-t", "--interval", "1"])
+        label: label, path: timeout, argv: ["timeout", "-s", "INT", "3", swstat, "--events", "-t"])
       plan.groups.append(BenchGroup(name: "events", commands: [events], rounds: 1, warmUp: false))
+      plan.targets.append(
+        RatioTarget(
+          group: "events", numerator: label, denominator: label, metric: .cpuShare, limit: 0.55,
+          sizes: large))
     }
 
     let procFloor = BenchCommand(

@@ -25,6 +25,8 @@ final class LiveLoop {
   /// Nanoseconds between ticks.
   let period: Int64
   private var next: Int64
+  /// When the last tick was handed out, until the work it started is measured.
+  private var tickedAt: Int64? = nil
   private let signalRead: Int32
   private var stdinOpen = true
 
@@ -74,6 +76,14 @@ final class LiveLoop {
   /// mode); `extra`: one more descriptor to watch.
   func wait(keys: Bool = false, extra: Int32? = nil) -> Wake {
     let keys = keys && stdinOpen
+    if let started = tickedAt {
+      // The tick's work (a dump, its rows) is done. When it took more than half a period, the
+      // next tick waits as long again: swstat never keeps more than half of one core busy,
+      // however large the table and however short the interval.
+      tickedAt = nil
+      let work = LiveLoop.now() - started
+      if 2 * work > period { next = max(next, started + 2 * work) }
+    }
     while true {
       // A signal first: when ticks take longer than the period, the loop must still stop.
       var pending: UInt8 = 0
@@ -85,7 +95,9 @@ final class LiveLoop {
       if remaining <= 0 {
         // Keep the cadence; after a long stall start again from now rather than burst.
         next += period
-        if next < LiveLoop.now() { next = LiveLoop.now() + period }
+        let now = LiveLoop.now()
+        if next < now { next = now + period }
+        tickedAt = now
         return .tick
       }
       var fds = [pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0)]

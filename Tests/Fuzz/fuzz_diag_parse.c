@@ -1,4 +1,5 @@
-// libFuzzer harness for swstat_diag_parse, the sock_diag reply decoder (`make fuzz`).
+// libFuzzer harness for the sock_diag reply decoders (`make fuzz`): swstat_diag_parse (inet)
+// and swstat_unix_parse (unix_diag), which share nl_dump.c's message walk.
 //
 // The input is one receive buffer as recvmsg() would hand it over: any number of netlink
 // messages, cut anywhere. The decoder must never read outside it, never deliver a record it did
@@ -75,6 +76,22 @@ static void check(const uint8_t *buf, size_t len, uint8_t protocol, uint64_t sto
     if (rc > 2 || emitted != c.calls) FAIL();
 }
 
+static int on_unix(const swstat_unix_sock *s, void *ctx) {
+    counter *c = ctx;
+    if (s->name_len > sizeof(s->name)) FAIL();
+    if (s->has_peer > 1 || s->has_queues > 1 || s->has_uid > 1) FAIL();
+    if (!s->has_peer && s->peer_inode != 0) FAIL();
+    c->calls++;
+    return c->stop_after != 0 && c->calls >= c->stop_after;
+}
+
+static void check_unix(const uint8_t *buf, size_t len, uint64_t stop_after) {
+    counter c = {0, stop_after};
+    int rc = swstat_unix_parse(buf, len, 0, 0, on_unix, &c);
+    if (rc > 2 || rc < -4095) FAIL();
+    if (rc == 2 && (stop_after == 0 || c.calls != stop_after)) FAIL();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (guarded_end == NULL) setup_guard();
     const uint8_t *buf = data;
@@ -88,5 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(buf, size, IPPROTO_TCP, 0);
     check(buf, size, IPPROTO_UDP, 0);
     check(buf, size, IPPROTO_TCP, 1);
+    check_unix(buf, size, 0);
+    check_unix(buf, size, 1);
     return 0;
 }

@@ -91,6 +91,28 @@ def diag_parse_seeds():
     write("diag_parse", "unaligned-last", unaligned[:16 + len(one) + 5])
 
 
+def unix_msg(kind=1, state=10, inode=4321):
+    # struct unix_diag_msg: family type state pad, ino, cookie[2].
+    return bytes([1, kind, state, 0]) + struct.pack("<III", inode, 0x33, 0x44)
+
+
+def unix_seeds():
+    """unix_diag replies for the same harness (swstat_unix_parse): every attribute swstat asks
+    for (UNIX_DIAG_NAME 0, PEER 2, RQLEN 4, UID 9), an abstract name, and broken ones."""
+    done = nlmsg(NLMSG_DONE, struct.pack("<i", 0))
+    path = b"/run/swstat-fuzz.sock"
+    listener = unix_msg() + attr(0, path) + attr(4, struct.pack("<II", 0, 128)) + attr(9, struct.pack("<I", 0))
+    connected = unix_msg(state=1, inode=4322) + attr(0, b"\0abstract") + attr(2, struct.pack("<I", 4323)) \
+        + attr(4, struct.pack("<II", 5, 7)) + attr(9, struct.pack("<I", 1000))
+    unnamed = unix_msg(kind=2, state=7, inode=4324) + attr(2, struct.pack("<I", 0))
+    write("diag_parse", "unix-dump", nlmsg(SOCK_DIAG_BY_FAMILY, listener) + nlmsg(SOCK_DIAG_BY_FAMILY, connected)
+          + nlmsg(SOCK_DIAG_BY_FAMILY, unnamed) + done)
+    write("diag_parse", "unix-name-long", nlmsg(SOCK_DIAG_BY_FAMILY, unix_msg() + attr(0, b"x" * 200)) + done)
+    write("diag_parse", "unix-peer-short", nlmsg(SOCK_DIAG_BY_FAMILY, unix_msg() + attr(2, b"\1\2")) + done)
+    write("diag_parse", "unix-rqlen-short", nlmsg(SOCK_DIAG_BY_FAMILY, unix_msg() + attr(4, b"\1\2\3\4")) + done)
+    write("diag_parse", "unix-short-payload", nlmsg(SOCK_DIAG_BY_FAMILY, unix_msg()[:8]) + done)
+
+
 def proc_parse_seeds():
     # Byte 0: table (0 tcp, 1 tcp6, 2 udp, 3 udp6); byte 1: where the split parse cuts.
     for n, table in enumerate(["tcp", "tcp6", "udp", "udp6"]):
@@ -190,6 +212,7 @@ def main():
                 if not name.startswith("regress-"):
                     os.remove(os.path.join(path, name))
     diag_parse_seeds()
+    unix_seeds()
     proc_parse_seeds()
     filter_seeds()
     swift_seeds()

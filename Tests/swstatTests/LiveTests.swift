@@ -154,6 +154,44 @@ struct LiveTests {
     #expect(marker != nil && listener != nil && marker! < listener!, "\(lines.prefix(5))")
   }
 
+  /// However short the interval and large the table, a live mode keeps at most half of one
+  /// core busy: a tick whose dump took more than half the interval waits as long again.
+  /// 20,000 sockets at a 10 ms interval (each dump takes longer than that): without the cap
+  /// swstat would dump back to back, a whole core.
+  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: [["--events", "-t"], ["--watch"]])
+  func liveModesStayUnderHalfACore(mode: [String]) throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let table = try Background([
+      "ip", "netns", "exec", ns.name, "python3",
+      packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/bigtable.py").path,
+      "--pairs", "10000", "--hold", "60",
+    ])
+    defer { table.stop(SIGTERM) }
+    for _ in 0..<300 where !table.output.contains("ready") { usleep(100_000) }
+    try #require(table.output.contains("ready"), "\(table.output)")
+    let live = try Background(["ip", "netns", "exec", ns.name, swstatPath] + mode + ["--interval", "0.01"])
+    usleep(500_000)
+    func cpuTicks() -> Int? {
+      guard let stat = try? String(contentsOfFile: "/proc/\(live.process.processIdentifier)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return nil }
+      let f = stat[stat.index(after: close)...].split(separator: " ")
+      // utime and stime: fields 14 and 15, the 12th and 13th after the command name.
+      return f.count > 12 ? (Int(f[11]) ?? 0) + (Int(f[12]) ?? 0) : nil
+    }
+    let start = Date()
+    let before = try #require(cpuTicks())
+    usleep(3_000_000)
+    let after = try #require(cpuTicks())
+    let seconds = Date().timeIntervalSince(start)
+    #expect(live.stop() == 0)
+    let share = Double(after - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
+    print("swstat \(mode.joined(separator: " ")) --interval 0.01 at 20,000 sockets: \(share) of one core")
+    #expect(share <= 0.6, "\(share) of one core")
+    if mode == ["--watch"] { #expect(!live.output.isEmpty) }  // --events: nothing changed
+  }
+
   /// With -p, owners are shown, and remembered for sockets that lost theirs.
   @Test(.enabled(if: canRun, "needs root for a private network namespace"))
   func eventsRememberOwners() throws {
