@@ -3,8 +3,12 @@
 public struct Expectation: Equatable, Sendable, CustomStringConvertible {
   /// How the count is compared.
   public enum Comparison: String, Sendable, CaseIterable {
-    case less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
-    case equal = "==", notEqual = "!="
+    case less = "<"
+    case lessOrEqual = "<="
+    case greater = ">"
+    case greaterOrEqual = ">="
+    case equal = "=="
+    case notEqual = "!="
 
     /// Whether `lhs <op> rhs` holds.
     public func holds(_ lhs: Int, _ rhs: Int) -> Bool {

@@ -105,6 +105,8 @@ public struct NetlinkSource: SocketSource {
     _ table: SocketTable, states: StateMask = .all, to fd: FileDescriptor
   ) throws {
     let rc = Shim.diagRecord(table, states: states.rawValue, fd: fd)
-    if rc < 0 { throw SocketSourceError.unavailable(source: "netlink", errno: Errno(rawValue: -rc)) }
+    if rc < 0 {
+      throw SocketSourceError.unavailable(source: "netlink", errno: Errno(rawValue: -rc))
+    }
   }
 }

@@ -41,7 +41,9 @@ public struct ProcNetSource: SocketSource {
     if let error = sink.error { throw error }
     if rc >= 0 { return }
     let errno = Errno(rawValue: -rc)
-    if errno == .badMessage { throw SocketSourceError.malformed(path: path, line: line, reason: reason) }
+    if errno == .badMessage {
+      throw SocketSourceError.malformed(path: path, line: line, reason: reason)
+    }
     throw sink.delivered == 0
       ? SocketSourceError.unavailable(source: path, errno: errno)
       : SocketSourceError.failed(source: path, errno: errno)

@@ -36,7 +36,11 @@ public struct IPAddress: Hashable, Sendable {
     var hi: UInt64 = 0
     var lo: UInt64 = 0
     for (i, b) in bytes.prefix(16).enumerated() {
-      if i < 8 { hi |= UInt64(b) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(b) << (120 - 8 * UInt64(i)) }
+      if i < 8 {
+        hi |= UInt64(b) << (56 - 8 * UInt64(i))
+      } else {
+        lo |= UInt64(b) << (120 - 8 * UInt64(i))
+      }
     }
     self.init(family: family, high: hi, low: lo)
   }
@@ -56,7 +60,8 @@ public struct IPAddress: Hashable, Sendable {
   public var bytes: [UInt8] {
     let n = family == .inet ? 4 : 16
     return (0..<n).map { i in
-      i < 8 ? UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i)))
+      i < 8
+        ? UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i)))
         : UInt8(truncatingIfNeeded: low >> (120 - 8 * UInt64(i)))
     }
   }

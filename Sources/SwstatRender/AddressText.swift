@@ -118,7 +118,9 @@ final class AddressTextCache {
   private let storage = UnsafeMutableRawPointer.allocate(
     byteCount: slots * slotSize, alignment: 8)
 
-  init() { storage.initializeMemory(as: UInt8.self, repeating: 0, count: Self.slots * Self.slotSize) }
+  init() {
+    storage.initializeMemory(as: UInt8.self, repeating: 0, count: Self.slots * Self.slotSize)
+  }
   deinit { storage.deallocate() }
 
   @inline(__always)

@@ -64,7 +64,8 @@ public enum Dashboard {
   /// `{"time":"…","states":{"LISTEN":12,…},"total":433,"new":3,"gone":1}`.
   public static func json(_ f: WatchFrame) -> String {
     let states = lineOrder.map { "\"\(NetstatStateName.name($0))\":\(f.counts[Int($0.rawValue)])" }
-    return "{\"time\":\"\(f.time)\",\"states\":{\(states.joined(separator: ","))},\"total\":\(f.total),"
+    return
+      "{\"time\":\"\(f.time)\",\"states\":{\(states.joined(separator: ","))},\"total\":\(f.total),"
       + "\"new\":\(f.new),\"gone\":\(f.gone)}"
   }
 
@@ -82,7 +83,8 @@ public enum Dashboard {
   /// `columns` wide (no wrapping, so nothing scrolls).
   public static func screen(_ f: WatchFrame, columns: Int, rows: Int) -> [String] {
     var lines: [String] = []
-    lines.append("swstat --watch  \(f.time)  every \(formatSeconds(f.interval))  \(f.scopeText)   q quits")
+    lines.append(
+      "swstat --watch  \(f.time)  every \(formatSeconds(f.interval))  \(f.scopeText)   q quits")
     lines.append("")
     let trendWidth = max(0, min(f.history.count, columns - 46))
     lines.append("STATE               COUNT   CHANGE       /s  TREND")

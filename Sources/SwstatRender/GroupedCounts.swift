@@ -19,7 +19,9 @@ public enum CountKey: String, CaseIterable, Sendable {
   public static func parseList(_ text: String) -> Result<[CountKey], BadKey> {
     var keys: [CountKey] = []
     for part in text.lowercased().split(separator: ",") {
-      guard let k = CountKey(rawValue: String(part)) else { return .failure(BadKey(name: String(part))) }
+      guard let k = CountKey(rawValue: String(part)) else {
+        return .failure(BadKey(name: String(part)))
+      }
       if !keys.contains(k) { keys.append(k) }
     }
     return keys.isEmpty ? .failure(BadKey(name: text)) : .success(keys)
@@ -101,12 +103,15 @@ public struct GroupedCounts {
     let rows = sorted
     let countWidth = max(5, String(rows.first?.count ?? 0).count)
     var widths = keys.map { $0.rawValue.count }
-    for row in rows { for (i, v) in row.values.enumerated() { widths[i] = max(widths[i], v.text.count) } }
+    for row in rows {
+      for (i, v) in row.values.enumerated() { widths[i] = max(widths[i], v.text.count) }
+    }
     if header {
       out.append(String(repeating: " ", count: countWidth - 5) + "COUNT")
       for (i, k) in keys.enumerated() {
         out.append("  ")
-        out.append(i == keys.count - 1 ? k.rawValue.uppercased() : pad(k.rawValue.uppercased(), widths[i]))
+        out.append(
+          i == keys.count - 1 ? k.rawValue.uppercased() : pad(k.rawValue.uppercased(), widths[i]))
       }
       out.append(0x0a)
     }
@@ -143,5 +148,7 @@ public struct GroupedCounts {
     }
   }
 
-  private func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+  private func pad(_ s: String, _ w: Int) -> String {
+    s + String(repeating: " ", count: max(0, w - s.count))
+  }
 }

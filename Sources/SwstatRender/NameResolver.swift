@@ -48,7 +48,8 @@ public final class NameResolver {
     var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
     let rc = withUnsafePointer(to: &sa) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in6>.size), &buf, socklen_t(buf.count), nil, 0, 0)
+        getnameinfo(
+          $0, socklen_t(MemoryLayout<sockaddr_in6>.size), &buf, socklen_t(buf.count), nil, 0, 0)
       }
     }
     var name: [UInt8]

@@ -16,7 +16,8 @@ struct Listing {
     if options.inet { families.append(.inet) }
     if options.inet6 { families.append(.inet6) }
     if families.isEmpty { families = [.inet, .inet6] }
-    return SocketQuery(transports: transports, families: families, scope: scope, filter: options.filter)
+    return SocketQuery(
+      transports: transports, families: families, scope: scope, filter: options.filter)
   }
 
   /// Whether this run counts rather than lists (--count, --count-by, --expect).
@@ -41,7 +42,8 @@ struct Listing {
       let verbose = options.verbose
       return FallbackSource(fallback: proc) { table, reason in
         if verbose {
-          writeStderr("swstat: netlink unavailable for \(table.procName) (\(reason)); reading /proc/net\n")
+          writeStderr(
+            "swstat: netlink unavailable for \(table.procName) (\(reason)); reading /proc/net\n")
         }
       }
     }
@@ -129,7 +131,8 @@ struct Listing {
   func writeOwnerNote(_ owners: ProcessOwners) {
     guard owners.permissionDenied else { return }
     if owners.isEmpty {
-      writeStderr("(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
+      writeStderr(
+        "(No info could be read for \"-p\": geteuid()=\(geteuid()) but you should be root.)\n")
     } else {
       writeStderr(
         "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n"
@@ -140,7 +143,9 @@ struct Listing {
   private func ownerMatches(_ pid: Int32, _ owners: ProcessOwners) -> Bool {
     if let p = options.ownerPid, p != pid { return false }
     if let name = options.ownerProgram {
-      guard let program = owners.program(of: pid), program.elementsEqual(name.utf8) else { return false }
+      guard let program = owners.program(of: pid), program.elementsEqual(name.utf8) else {
+        return false
+      }
     }
     return true
   }

@@ -111,19 +111,29 @@ struct ListingOptions: ParsableArguments {
       valueName: "list"))
   var state: String?
 
-  @Option(name: .customLong("sport"), help: ArgumentHelp("Local port or range.", valueName: "port[-port]"))
+  @Option(
+    name: .customLong("sport"), help: ArgumentHelp("Local port or range.", valueName: "port[-port]")
+  )
   var sport: String?
 
-  @Option(name: .customLong("dport"), help: ArgumentHelp("Remote port or range.", valueName: "port[-port]"))
+  @Option(
+    name: .customLong("dport"),
+    help: ArgumentHelp("Remote port or range.", valueName: "port[-port]"))
   var dport: String?
 
-  @Option(name: .customLong("port"), help: ArgumentHelp("Either end's port or range.", valueName: "port[-port]"))
+  @Option(
+    name: .customLong("port"),
+    help: ArgumentHelp("Either end's port or range.", valueName: "port[-port]"))
   var port: String?
 
-  @Option(name: .customLong("src"), help: ArgumentHelp("Local address or prefix.", valueName: "addr[/prefix]"))
+  @Option(
+    name: .customLong("src"),
+    help: ArgumentHelp("Local address or prefix.", valueName: "addr[/prefix]"))
   var src: String?
 
-  @Option(name: .customLong("dst"), help: ArgumentHelp("Remote address or prefix.", valueName: "addr[/prefix]"))
+  @Option(
+    name: .customLong("dst"),
+    help: ArgumentHelp("Remote address or prefix.", valueName: "addr[/prefix]"))
   var dst: String?
 
   @Option(
@@ -133,7 +143,8 @@ struct ListingOptions: ParsableArguments {
 
   @Option(
     name: .customLong("program"),
-    help: ArgumentHelp("Only sockets held by a program of this name (implies -p).", valueName: "name"))
+    help: ArgumentHelp(
+      "Only sockets held by a program of this name (implies -p).", valueName: "name"))
   var program: String?
 
   @Flag(
@@ -156,7 +167,8 @@ struct ListingOptions: ParsableArguments {
 
   mutating func validate() throws {
     do {
-      _ = try SocketFilter.parse(state: state, sport: sport, dport: dport, port: port, src: src, dst: dst)
+      _ = try SocketFilter.parse(
+        state: state, sport: sport, dport: dport, port: port, src: src, dst: dst)
     } catch {
       throw ValidationError(error.description)
     }
@@ -166,7 +178,9 @@ struct ListingOptions: ParsableArguments {
     if [continuous, watch, events].filter({ $0 }).count > 1 {
       throw ValidationError("-c, --watch and --events are separate modes: give one")
     }
-    if let pid, pid <= 0 { throw ValidationError("--pid: expected a process id above 0, got \(pid)") }
+    if let pid, pid <= 0 {
+      throw ValidationError("--pid: expected a process id above 0, got \(pid)")
+    }
     if let countBy, case .failure(let bad) = CountKey.parseList(countBy) {
       throw ValidationError("--count-by: \(bad)")
     }
@@ -188,7 +202,8 @@ struct ListingOptions: ParsableArguments {
     if let countBy, case .success(let keys) = CountKey.parseList(countBy) { c.countBy = keys }
     c.expectations = expect.flatMap { (try? Expectation.parseList($0)) ?? [] }
     c.filter =
-      (try? SocketFilter.parse(state: state, sport: sport, dport: dport, port: port, src: src, dst: dst))
+      (try? SocketFilter.parse(
+        state: state, sport: sport, dport: dport, port: port, src: src, dst: dst))
       ?? SocketFilter()
     c.ownerPid = pid
     c.timers = timers

@@ -24,8 +24,9 @@ func runExporter(_ arguments: [String]) -> Never {
   var exe = [CChar](repeating: 0, count: 4096)
   let n = readlink("/proc/self/exe", &exe, exe.count - 1)
   let dir = n > 0 ? String(decoding: exe[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-  let path = (dir.split(separator: "/", omittingEmptySubsequences: false).dropLast()
-    .joined(separator: "/")) + "/swstat-export"
+  let path =
+    (dir.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+      .joined(separator: "/")) + "/swstat-export"
   let argv = (["swstat-export"] + arguments).map { strdup($0) } + [nil]
   execv(path, argv)
   fail("export: cannot run \(path): \(String(cString: strerror(errno)))")

@@ -16,7 +16,8 @@ extension Listing {
     var history: [[Int]] = []
     var frame: WatchFrame? = nil
     let q = query
-    let scopeText = q.transports.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: "+")
+    let scopeText =
+      q.transports.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: "+")
       + (q.families.count == 1 ? (q.families[0] == .inet ? " IPv4" : " IPv6") : "")
 
     // New and gone sockets by cookie (or, from /proc, by protocol, addresses and inode):
@@ -54,14 +55,17 @@ extension Listing {
         let owners = cache.refresh(inodes: records.lazy.map(\.inode))
         var byProgram: [String: Int] = [:]
         for r in records {
-          guard let o = owners.owner(of: r.inode), let p = owners.program(of: o.pid) else { continue }
+          guard let o = owners.owner(of: r.inode), let p = owners.program(of: o.pid) else {
+            continue
+          }
           byProgram[String(decoding: p, as: UTF8.self), default: 0] += 1
         }
         programs = top(byProgram, 8)
       }
       // The eight busiest ports in one pass over the 65536 counters, without sorting them.
       var best: [(n: Int32, port: Int)] = []
-      for (port, n) in ports.enumerated() where n > 0 && (best.count < 8 || n > best[best.count - 1].n) {
+      for (port, n) in ports.enumerated()
+      where n > 0 && (best.count < 8 || n > best[best.count - 1].n) {
         let at = best.firstIndex { n > $0.n } ?? best.count
         best.insert((n, port), at: at)
         if best.count > 8 { best.removeLast() }

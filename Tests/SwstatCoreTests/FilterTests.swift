@@ -47,8 +47,8 @@ func filterCases(_ fixture: SocketFixture) throws -> [FilterCase] {
   guard let l4 = listeners.first(where: { $0.proto == "tcp" }),
     let l6 = listeners.first(where: { $0.proto == "tcp6" && host($0.local) == "::1" })
   else { throw FixtureError.failed("fixture without listeners") }
-  let p4 = UInt16(l4.local_port)
-  let p6 = UInt16(l6.local_port)
+  let p4 = UInt16(l4.localPort)
+  let p6 = UInt16(l6.localPort)
   let low = min(p4, p6)
   let high = max(p4, p6)
   let loopback8 = try AddressPrefix(parsing: "127.0.0.0/8", option: "t")
@@ -62,15 +62,15 @@ func filterCases(_ fixture: SocketFixture) throws -> [FilterCase] {
       $0.state == "LISTEN"
     },
     FilterCase(description: "sport \(p4)", filter: SocketFilter(sourcePorts: p4...p4)) {
-      $0.local_port == p4
+      $0.localPort == p4
     },
     FilterCase(
       description: "dport \(low)-\(high)", filter: SocketFilter(destinationPorts: low...high)
     ) {
-      (Int(low)...Int(high)).contains($0.remote_port)
+      (Int(low)...Int(high)).contains($0.remotePort)
     },
     FilterCase(description: "port \(p6)", filter: SocketFilter(eitherPort: p6...p6)) {
-      $0.local_port == p6 || $0.remote_port == p6
+      $0.localPort == p6 || $0.remotePort == p6
     },
     FilterCase(description: "src 127.0.0.0/8", filter: SocketFilter(source: loopback8)) {
       host($0.local).hasPrefix("127.")  // the fixture prints v4-mapped addresses as IPv4
@@ -85,7 +85,7 @@ func filterCases(_ fixture: SocketFixture) throws -> [FilterCase] {
         eitherPort: low...high,
         source: loopback8, destination: try AddressPrefix(parsing: "127.0.0.1/32", option: "t"))
     ) {
-      [1, 8].contains(stateCode($0)) && (Int(low)...Int(high)).contains($0.remote_port)
+      [1, 8].contains(stateCode($0)) && (Int(low)...Int(high)).contains($0.remotePort)
         && host($0.local).hasPrefix("127.") && host($0.remote) == "127.0.0.1"
     },
   ]
@@ -190,7 +190,7 @@ struct FilterTests {
     defer { fixture.stop() }
     guard let l4 = fixture.sockets.first(where: { $0.proto == "tcp" && $0.state == "LISTEN" })
     else { throw FixtureError.failed("no listener") }
-    let port = UInt16(l4.local_port)
+    let port = UInt16(l4.localPort)
     // An unknown op code: inet_diag_bc_audit answers -EINVAL.
     let bad: [UInt8] = [0xff, 4, 8, 0]
     let table = SocketTable(family: .inet, transport: .tcp)
@@ -199,7 +199,7 @@ struct FilterTests {
       transports: [.tcp], families: [.inet], filter: SocketFilter(sourcePorts: port...port))
     let checked = try NetlinkSource(verifyInSwift: true, bytecode: bad).snapshot(query)
     #expect(!checked.isEmpty && checked.allSatisfy { $0.local.port == port })
-    let expected = fixture.sockets.filter { $0.proto == "tcp" && $0.local_port == l4.local_port }
+    let expected = fixture.sockets.filter { $0.proto == "tcp" && $0.localPort == l4.localPort }
     for e in expected { #expect(records(checked, for: e).count == 1, "\(e.local) \(e.remote)") }
     // Without the Swift check the repeated dump shows everything: the kernel filtered nothing.
     let unchecked = try NetlinkSource(verifyInSwift: false, bytecode: bad).snapshot(query)

@@ -5,7 +5,9 @@ import Testing
 
 /// netstat's State words, as the fixture writes them, by transport and kernel number.
 func netstatState(_ r: SocketRecord) -> String {
-  if r.transport == .udp { return r.stateCode == 1 ? "ESTABLISHED" : r.stateCode == 7 ? "" : "UNKNOWN" }
+  if r.transport == .udp {
+    return r.stateCode == 1 ? "ESTABLISHED" : r.stateCode == 7 ? "" : "UNKNOWN"
+  }
   let names = [
     "", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
     "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
@@ -20,8 +22,8 @@ func records(
   let transport: TransportProtocol = e.proto.hasPrefix("tcp") ? .tcp : .udp
   let family: AddressFamily = e.proto.hasSuffix("6") ? .inet6 : .inet
   return all.filter {
-    $0.transport == transport && $0.family == family && Int($0.local.port) == e.local_port
-      && Int($0.remote.port) == e.remote_port
+    $0.transport == transport && $0.family == family && Int($0.local.port) == e.localPort
+      && Int($0.remote.port) == e.remotePort
   }
 }
 
@@ -99,7 +101,8 @@ struct LiveSocketTests {
       }
       #expect(n.local == p.local && n.remote == p.remote)
       #expect(n.stateCode == p.stateCode && n.uid == p.uid && n.inode == p.inode)
-      #expect(n.receiveQueue == p.receiveQueue && n.sendQueue == p.sendQueue, "\(e.local) \(e.state)")
+      #expect(
+        n.receiveQueue == p.receiveQueue && n.sendQueue == p.sendQueue, "\(e.local) \(e.state)")
       #expect(n.timerCode == p.timerCode, "\(e.local) \(e.state)")
     }
   }

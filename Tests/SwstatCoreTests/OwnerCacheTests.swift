@@ -17,7 +17,8 @@ struct OwnerCacheTests {
     let second = cache.refresh(inodes: [])
     // Only processes whose number of open files changed in between (this test runner's own
     // threads may open a few) are walked again.
-    #expect(cache.lastWalked < max(2, walkedFirst / 2), "walked \(cache.lastWalked) of \(walkedFirst)")
+    #expect(
+      cache.lastWalked < max(2, walkedFirst / 2), "walked \(cache.lastWalked) of \(walkedFirst)")
     #expect(second.owners.count >= first.owners.count - 8)
 
     let fixture = try SocketFixture()

@@ -21,7 +21,8 @@ import Testing
 
   /// The same capture read through a file descriptor, as a tree under --proc-root.
   @Test func readsACapturedTree() throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-proc-\(getpid())")
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-proc-\(getpid())")
     try FileManager.default.createDirectory(
       at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: root) }
@@ -32,7 +33,9 @@ import Testing
     }
     let records = try ProcNetSource(root: root.path).snapshot(SocketQuery(scope: .all))
     let expected = try allTables.reduce(0) { n, t in
-      n + (try bytes(capturedDirectory.appendingPathComponent(t.procName)).split(separator: 0x0a).count - 1)
+      n
+        + (try bytes(capturedDirectory.appendingPathComponent(t.procName)).split(separator: 0x0a)
+          .count - 1)
     }
     #expect(records.count == expected)
   }
@@ -57,12 +60,15 @@ import Testing
       close(writeEnd)
     }
     writer.start()
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-pipe-\(getpid())")
-    try FileManager.default.createDirectory(at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-pipe-\(getpid())")
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: root) }
     // /proc/self/fd/N names the pipe's read end as a path the source can open.
     try FileManager.default.createSymbolicLink(
-      atPath: root.appendingPathComponent("net/tcp").path, withDestinationPath: "/proc/\(getpid())/fd/\(fds[0])")
+      atPath: root.appendingPathComponent("net/tcp").path,
+      withDestinationPath: "/proc/\(getpid())/fd/\(fds[0])")
     var n = 0
     try ProcNetSource(root: root.path).forEach(
       SocketTable(family: .inet, transport: .tcp), SocketQuery(scope: .all)
@@ -76,7 +82,9 @@ import Testing
     let line =
       "   4: 0100007F:B79A 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 16459 2 0000000065531685 100 0 0 10 0\n"
     var got: [SocketRecord] = []
-    try ProcNetSource.parse(Array((Self.tcpHeader + line).utf8), table: SocketTable(family: .inet, transport: .tcp)) {
+    try ProcNetSource.parse(
+      Array((Self.tcpHeader + line).utf8), table: SocketTable(family: .inet, transport: .tcp)
+    ) {
       got.append(copy $0)
     }
     let r = try #require(got.first)
@@ -85,41 +93,66 @@ import Testing
     let v6 =
       "   1: 0000000000000000FFFF00006464647F:B79F 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   100        0 16470 1 0000000069be5bf2 100 0 0 10 0\n"
     got = []
-    try ProcNetSource.parse(Array((Self.tcpHeader + v6).utf8), table: SocketTable(family: .inet6, transport: .tcp)) {
+    try ProcNetSource.parse(
+      Array((Self.tcpHeader + v6).utf8), table: SocketTable(family: .inet6, transport: .tcp)
+    ) {
       got.append(copy $0)
     }
     let m = try #require(got.first)
-    #expect(m.local.address.isIPv4Mapped && UInt32(truncatingIfNeeded: m.local.address.low) == 0x7f64_6464)
+    #expect(
+      m.local.address.isIPv4Mapped && UInt32(truncatingIfNeeded: m.local.address.low) == 0x7f64_6464
+    )
     #expect(m.uid == 100 && m.local.port == 47007)
   }
 
   /// Broken lines are rejected with the file and line number and a reason.
   @Test(arguments: [
     ("   0: 0100007F:B79A\n", 2, "expected at least 10 fields, found 2"),
-    ("   0: 0100007Z:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n", 2, "bad local address"),
-    ("   0: 0100007F:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 x1\n", 2, "bad inode"),
-    ("   0: 0100007F:B79A 00000000:0000 GG 00000000:00000000 00:00000000 00000000 0 0 1\n", 2, "bad state"),
-    ("   0: 0100007F:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n   1: 0100007F\n", 3,
-     "expected at least 10 fields, found 2"),
+    (
+      "   0: 0100007Z:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n", 2,
+      "bad local address"
+    ),
+    (
+      "   0: 0100007F:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 x1\n", 2,
+      "bad inode"
+    ),
+    (
+      "   0: 0100007F:B79A 00000000:0000 GG 00000000:00000000 00:00000000 00000000 0 0 1\n", 2,
+      "bad state"
+    ),
+    (
+      "   0: 0100007F:B79A 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n   1: 0100007F\n",
+      3,
+      "expected at least 10 fields, found 2"
+    ),
   ])
   func malformedLine(body: String, line: Int, reason: String) {
     #expect(throws: SocketSourceError.malformed(path: "tcp", line: line, reason: reason)) {
       try ProcNetSource.parse(
-        Array((Self.tcpHeader + body).utf8), table: SocketTable(family: .inet, transport: .tcp), path: "tcp"
+        Array((Self.tcpHeader + body).utf8), table: SocketTable(family: .inet, transport: .tcp),
+        path: "tcp"
       ) { _ in }
     }
   }
 
   /// A file that is not a /proc/net table at all.
   @Test func missingHeader() {
-    #expect(throws: SocketSourceError.malformed(path: "tcp", line: 1, reason: "expected the header line (sl local_address ...)")) {
-      try ProcNetSource.parse(Array("hello\n".utf8), table: SocketTable(family: .inet, transport: .tcp), path: "tcp") { _ in }
+    #expect(
+      throws: SocketSourceError.malformed(
+        path: "tcp", line: 1, reason: "expected the header line (sl local_address ...)")
+    ) {
+      try ProcNetSource.parse(
+        Array("hello\n".utf8), table: SocketTable(family: .inet, transport: .tcp), path: "tcp"
+      ) { _ in }
     }
   }
 
   /// No /proc at all: a clear `unavailable` naming the file.
   @Test func missingTree() {
-    #expect(throws: SocketSourceError.unavailable(source: "/nonexistent/net/tcp", errno: .noSuchFileOrDirectory)) {
+    #expect(
+      throws: SocketSourceError.unavailable(
+        source: "/nonexistent/net/tcp", errno: .noSuchFileOrDirectory)
+    ) {
       try ProcNetSource(root: "/nonexistent").snapshot(SocketQuery())
     }
   }

@@ -44,15 +44,17 @@ func openListeners(_ count: Int) -> [Int32] {
     let fixture = try SocketFixture()
     defer { fixture.stop() }
     let listeners = openListeners(200)
-    defer { listeners.forEach { close($0) } }
-    try FileManager.default.createDirectory(at: capturedDirectory, withIntermediateDirectories: true)
+    defer { for fd in listeners { close(fd) } }
+    try FileManager.default.createDirectory(
+      at: capturedDirectory, withIntermediateDirectories: true)
     for table in allTables {
       let dumpPath = capturedDirectory.appendingPathComponent(table.procName + ".nldump").path
       let fd = try FileDescriptor.open(
         FilePath(dumpPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
       try NetlinkSource.record(table, to: fd)
       try fd.close()
-      let text = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/" + table.procName))
+      let text =
+        try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/" + table.procName))
         .readToEnd() ?? Data()
       try text.write(to: capturedDirectory.appendingPathComponent(table.procName))
     }
@@ -61,4 +63,3 @@ func openListeners(_ count: Int) -> [Int32] {
     try data.write(to: capturedDirectory.appendingPathComponent("sockets.json"))
   }
 }
-

@@ -26,7 +26,8 @@ struct Comparable: Hashable {
 @Suite struct ReplayTests {
   static let captured: [SocketFixture.Expected] = {
     let url = capturedDirectory.appendingPathComponent("sockets.json")
-    return (try? JSONDecoder().decode([SocketFixture.Expected].self, from: Data(contentsOf: url))) ?? []
+    return (try? JSONDecoder().decode([SocketFixture.Expected].self, from: Data(contentsOf: url)))
+      ?? []
   }()
 
   /// A recorded dump decodes to the same sockets as the /proc capture taken with it.
@@ -78,11 +79,16 @@ struct Comparable: Hashable {
   /// An NLMSG_ERROR reply (what a kernel without udp_diag sends) surfaces its errno.
   @Test func errorReply() throws {
     var msg = [UInt8](repeating: 0, count: 36)
-    func put32(_ v: UInt32, at i: Int) { for k in 0..<4 { msg[i + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(k))) } }
+    func put32(_ v: UInt32, at i: Int) {
+      for k in 0..<4 { msg[i + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(k))) }
+    }
     put32(36, at: 0)
     msg[4] = 2  // NLMSG_ERROR
     put32(UInt32(bitPattern: -2), at: 16)  // -ENOENT
-    #expect(throws: SocketSourceError.malformed(path: "netlink", line: 0, reason: "No such file or directory")) {
+    #expect(
+      throws: SocketSourceError.malformed(
+        path: "netlink", line: 0, reason: "No such file or directory")
+    ) {
       try NetlinkSource.decode(msg, transport: .udp) { _ in }
     }
   }

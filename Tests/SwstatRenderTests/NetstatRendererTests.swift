@@ -8,35 +8,66 @@ func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ port: UInt16) -> Endpo
 }
 
 func v6(_ text: [UInt16], _ port: UInt16) -> Endpoint {
-  Endpoint(address: IPAddress(family: .inet6, bytes: text.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }), port: port)
+  Endpoint(
+    address: IPAddress(family: .inet6, bytes: text.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }),
+    port: port)
 }
 
 /// Rows built by hand that cover netstat's corners: wildcards, v4-mapped, long IPv6 addresses
 /// (truncation), blank UDP state, wide queues, an unknown state number.
 let sampleRecords: [SocketRecord] = [
-  SocketRecord(transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 47001), remote: v4(0, 0, 0, 0, 0), stateCode: 10, receiveQueue: 1, listenBacklog: 16, inode: 16450),
-  SocketRecord(transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 53780), remote: v4(127, 0, 0, 1, 47002), stateCode: 1, uid: 1000, inode: 16460),
-  SocketRecord(transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 47004), remote: v4(127, 0, 0, 1, 48700), stateCode: 9, receiveQueue: 1, sendQueue: 4_115_457),
-  SocketRecord(transport: .tcp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0, 0, 1], 47006), remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 10, inode: 16469),
-  SocketRecord(transport: .tcp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0xffff, 0x7f64, 0x6464], 47007), remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 10, inode: 16470),
-  SocketRecord(transport: .tcp, family: .inet6, local: v6([0xfd00, 0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777], 47020), remote: v6([0xfd00, 0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777], 46032), stateCode: 1, inode: 7),
-  SocketRecord(transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 34124), remote: v4(127, 0, 0, 1, 47001), stateCode: 6),
-  SocketRecord(transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 1), remote: v4(127, 0, 0, 1, 2), stateCode: 14),
-  SocketRecord(transport: .udp, family: .inet, local: v4(127, 0, 0, 1, 47010), remote: v4(0, 0, 0, 0, 0), stateCode: 7, receiveQueue: 832, inode: 16471),
-  SocketRecord(transport: .udp, family: .inet, local: v4(127, 0, 0, 1, 47011), remote: v4(127, 0, 0, 1, 47010), stateCode: 1, inode: 16472),
-  SocketRecord(transport: .udp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0, 0, 1], 47012), remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 7, inode: 16473),
+  SocketRecord(
+    transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 47001), remote: v4(0, 0, 0, 0, 0),
+    stateCode: 10, receiveQueue: 1, listenBacklog: 16, inode: 16450),
+  SocketRecord(
+    transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 53780), remote: v4(127, 0, 0, 1, 47002),
+    stateCode: 1, uid: 1000, inode: 16460),
+  SocketRecord(
+    transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 47004), remote: v4(127, 0, 0, 1, 48700),
+    stateCode: 9, receiveQueue: 1, sendQueue: 4_115_457),
+  SocketRecord(
+    transport: .tcp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0, 0, 1], 47006),
+    remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 10, inode: 16469),
+  SocketRecord(
+    transport: .tcp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0xffff, 0x7f64, 0x6464], 47007),
+    remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 10, inode: 16470),
+  SocketRecord(
+    transport: .tcp, family: .inet6,
+    local: v6([0xfd00, 0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777], 47020),
+    remote: v6([0xfd00, 0x1111, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777], 46032),
+    stateCode: 1, inode: 7),
+  SocketRecord(
+    transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 34124), remote: v4(127, 0, 0, 1, 47001),
+    stateCode: 6),
+  SocketRecord(
+    transport: .tcp, family: .inet, local: v4(127, 0, 0, 1, 1), remote: v4(127, 0, 0, 1, 2),
+    stateCode: 14),
+  SocketRecord(
+    transport: .udp, family: .inet, local: v4(127, 0, 0, 1, 47010), remote: v4(0, 0, 0, 0, 0),
+    stateCode: 7, receiveQueue: 832, inode: 16471),
+  SocketRecord(
+    transport: .udp, family: .inet, local: v4(127, 0, 0, 1, 47011), remote: v4(127, 0, 0, 1, 47010),
+    stateCode: 1, inode: 16472),
+  SocketRecord(
+    transport: .udp, family: .inet6, local: v6([0, 0, 0, 0, 0, 0, 0, 1], 47012),
+    remote: v6([0, 0, 0, 0, 0, 0, 0, 0], 0), stateCode: 7, inode: 16473),
 ]
 
 /// Renders the sample with `options` into a string.
 func render(_ options: NetstatOptions) throws -> String {
-  let path = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-render-\(getpid())-\(UUID())").path
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "swstat-render-\(getpid())-\(UUID())"
+  ).path
   let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0o600)
   defer { unlink(path) }
   let out = OutputBuffer(fd: fd)
-  let labels: [UInt64: [UInt8]] = [16450: Array("7534/./swstat-fixtu".utf8), 16460: Array("1/systemd".utf8)]
+  let labels: [UInt64: [UInt8]] = [
+    16450: Array("7534/./swstat-fixtu".utf8), 16460: Array("1/systemd".utf8),
+  ]
   let r = NetstatRenderer(options: options, output: out, owner: { labels[$0] })
   r.writeHeader()
-  for rec in sampleRecords where rec.isListening ? options.scope != .connected : options.scope != .listening {
+  for rec in sampleRecords
+  where rec.isListening ? options.scope != .connected : options.scope != .listening {
     try r.write(rec)
   }
   try out.flush()
@@ -45,8 +76,11 @@ func render(_ options: NetstatOptions) throws -> String {
 }
 
 /// Golden text, re-recorded with RECORD_SNAPSHOTS=1.
-func assertSnapshot(_ text: String, named name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-  let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/\(name).txt")
+func assertSnapshot(
+  _ text: String, named name: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+  let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+    "Snapshots/\(name).txt")
   if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] != nil {
     try text.write(to: url, atomically: true, encoding: .utf8)
   }
@@ -55,7 +89,9 @@ func assertSnapshot(_ text: String, named name: String, sourceLocation: SourceLo
 }
 
 @Suite struct NetstatRendererTests {
-  static func options(_ scope: ListeningScope, wide: Bool = false, extend: Bool = false, programs: Bool = false) -> NetstatOptions {
+  static func options(
+    _ scope: ListeningScope, wide: Bool = false, extend: Bool = false, programs: Bool = false
+  ) -> NetstatOptions {
     var o = NetstatOptions()
     o.scope = scope
     o.numericHosts = true
@@ -68,9 +104,15 @@ func assertSnapshot(_ text: String, named name: String, sourceLocation: SourceLo
   }
 
   @Test func all() throws { try assertSnapshot(render(Self.options(.all)), named: "tan") }
-  @Test func listening() throws { try assertSnapshot(render(Self.options(.listening, programs: true)), named: "tulpn") }
-  @Test func connected() throws { try assertSnapshot(render(Self.options(.connected)), named: "tn") }
-  @Test func wide() throws { try assertSnapshot(render(Self.options(.all, wide: true)), named: "tanW") }
+  @Test func listening() throws {
+    try assertSnapshot(render(Self.options(.listening, programs: true)), named: "tulpn")
+  }
+  @Test func connected() throws {
+    try assertSnapshot(render(Self.options(.connected)), named: "tn")
+  }
+  @Test func wide() throws {
+    try assertSnapshot(render(Self.options(.all, wide: true)), named: "tanW")
+  }
   @Test func extendAndPrograms() throws {
     try assertSnapshot(render(Self.options(.all, extend: true, programs: true)), named: "tanpe")
   }

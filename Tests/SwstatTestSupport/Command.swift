@@ -57,7 +57,8 @@ public func runCommand(_ arguments: [String], timeout: Double = 60) throws -> Co
 
 /// The folder that holds the built products (swstat, the test bundle).
 public var productsDirectory: URL {
-  let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+  let exe =
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
     ?? CommandLine.arguments[0]
   var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
   // The test runner may live inside a .xctest bundle folder.
@@ -113,7 +114,7 @@ public func runDetached(_ arguments: [String], timeout: Double = 30) -> Int32 {
   posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
   var pid: pid_t = 0
   let argv = arguments.map { strdup($0) } + [nil]
-  defer { argv.forEach { free($0) } }
+  defer { for p in argv { free(p) } }
   guard posix_spawnp(&pid, arguments[0], &actions, &attr, argv, environ) == 0 else { return 127 }
   var status: Int32 = 0
   let deadline = Date().addingTimeInterval(timeout)

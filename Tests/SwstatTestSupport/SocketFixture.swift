@@ -8,10 +8,16 @@ public final class SocketFixture: @unchecked Sendable {
     public var proto: String
     public var local: String
     public var remote: String
-    public var local_port: Int
-    public var remote_port: Int
+    public var localPort: Int
+    public var remotePort: Int
     public var state: String
     public var owned: Bool
+
+    enum CodingKeys: String, CodingKey {
+      case proto, local, remote, state, owned
+      case localPort = "local_port"
+      case remotePort = "remote_port"
+    }
   }
 
   struct Ready: Decodable {
@@ -71,7 +77,7 @@ public final class SocketFixture: @unchecked Sendable {
   }
 
   /// The local ports of every socket the fixture made.
-  public var ports: Set<Int> { Set(sockets.map(\.local_port)) }
+  public var ports: Set<Int> { Set(sockets.map(\.localPort)) }
 
   /// Ends the fixture: closing its stdin makes it exit; SIGKILL if it does not within 5 s.
   public func stop() {

@@ -7,13 +7,19 @@ func syntheticProcTree(count: Int) throws -> URL {
   // A folder per call: tests of the same size run in parallel and each deletes its own.
   let root = FileManager.default.temporaryDirectory.appendingPathComponent(
     "swstat-cli-\(getpid())-\(count)-\(UUID().uuidString)")
-  try FileManager.default.createDirectory(at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
-  var text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+  try FileManager.default.createDirectory(
+    at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
+  var text =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
   for i in 0..<count {
-    text += String(format: "%4d: 0100007F:%04X 0100007F:%04X 01 00000000:00000000 00:00000000 00000000     0        0 %d 1 0000000000000000 20 4 0 10 -1\n", i, 1024 + i % 60000, 80, 100000 + i)
+    text += String(
+      format:
+        "%4d: 0100007F:%04X 0100007F:%04X 01 00000000:00000000 00:00000000 00000000     0        0 %d 1 0000000000000000 20 4 0 10 -1\n",
+      i, 1024 + i % 60000, 80, 100000 + i)
   }
   try text.write(to: root.appendingPathComponent("net/tcp"), atomically: true, encoding: .utf8)
-  let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+  let v6 =
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
   try v6.write(to: root.appendingPathComponent("net/tcp6"), atomically: true, encoding: .utf8)
   return root
 }
@@ -48,7 +54,8 @@ func syntheticProcTree(count: Int) throws -> URL {
     let root = try syntheticProcTree(count: 3)
     defer { try? FileManager.default.removeItem(at: root) }
     let path = root.appendingPathComponent("net/tcp").path
-    try (String(contentsOfFile: path, encoding: .utf8) + "   9: junk\n").write(toFile: path, atomically: true, encoding: .utf8)
+    try (String(contentsOfFile: path, encoding: .utf8) + "   9: junk\n").write(
+      toFile: path, atomically: true, encoding: .utf8)
     let r = try runCommand([swstatPath, "-tan", "--source", "proc", "--proc-root", root.path])
     #expect(r.status == 1)
     #expect(r.stdout.isEmpty)
@@ -59,7 +66,9 @@ func syntheticProcTree(count: Int) throws -> URL {
   @Test func closedPipeIsQuiet() throws {
     let root = try syntheticProcTree(count: 20000)
     defer { try? FileManager.default.removeItem(at: root) }
-    let r = try runCommand(["sh", "-c", "'\(swstatPath)' -tan --source proc --proc-root '\(root.path)' | head -1"])
+    let r = try runCommand([
+      "sh", "-c", "'\(swstatPath)' -tan --source proc --proc-root '\(root.path)' | head -1",
+    ])
     #expect(r.status == 0)
     #expect(r.stderr.isEmpty)
     #expect(r.stdout == "Active Internet connections (servers and established)\n")
@@ -69,7 +78,9 @@ func syntheticProcTree(count: Int) throws -> URL {
   @Test func fullDevice() throws {
     let root = try syntheticProcTree(count: 2000)
     defer { try? FileManager.default.removeItem(at: root) }
-    let r = try runCommand(["sh", "-c", "'\(swstatPath)' -tan --source proc --proc-root '\(root.path)' > /dev/full"])
+    let r = try runCommand([
+      "sh", "-c", "'\(swstatPath)' -tan --source proc --proc-root '\(root.path)' > /dev/full",
+    ])
     #expect(r.status == 1)
     #expect(r.stderr == "swstat: write error: No space left on device\n")
   }
@@ -99,7 +110,8 @@ func syntheticProcTree(count: Int) throws -> URL {
   /// Every long flag the parser knows is documented in the man page.
   @Test func manPageListsEveryFlag() throws {
     let dump = try runCommand([swstatPath, "--experimental-dump-help"])
-    let man = try String(contentsOf: packageRoot.appendingPathComponent("man/swstat.8"), encoding: .utf8)
+    let man = try String(
+      contentsOf: packageRoot.appendingPathComponent("man/swstat.8"), encoding: .utf8)
     let json = try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any]
     let command = json?["command"] as? [String: Any]
     let args = command?["arguments"] as? [[String: Any]] ?? []
@@ -111,7 +123,9 @@ func syntheticProcTree(count: Int) throws -> URL {
     }
     #expect(longs.count > 10)
     for name in longs {
-      #expect(man.contains("\\-\\-" + name.replacingOccurrences(of: "-", with: "\\-")), "man page lacks --\(name)")
+      #expect(
+        man.contains("\\-\\-" + name.replacingOccurrences(of: "-", with: "\\-")),
+        "man page lacks --\(name)")
     }
   }
 }
@@ -127,9 +141,13 @@ func syntheticProcTree(count: Int) throws -> URL {
   }
 
   /// `make install` stages the binary, the man page and the three completion files.
-  @Test(.enabled(if: ProcessInfo.processInfo.environment["SWSTAT_TEST_INSTALL"] != nil, "slow: a release build"))
+  @Test(
+    .enabled(
+      if: ProcessInfo.processInfo.environment["SWSTAT_TEST_INSTALL"] != nil, "slow: a release build"
+    ))
   func installStagesEverything() throws {
-    let stage = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-stage-\(getpid())")
+    let stage = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-stage-\(getpid())")
     defer { try? FileManager.default.removeItem(at: stage) }
     // A scratch path of its own: `swift test` holds the lock on .build while this runs.
     let r = try runCommand(
@@ -138,9 +156,13 @@ func syntheticProcTree(count: Int) throws -> URL {
         "RELEASE_FLAGS=-c release --static-swift-stdlib --scratch-path .build-install",
       ], timeout: 1200)
     #expect(r.status == 0, "\(r.stderr)")
-    for path in ["usr/bin/swstat", "usr/bin/swstat-export", "usr/share/man/man8/swstat.8", "usr/share/bash-completion/completions/swstat",
-                 "usr/share/zsh/site-functions/_swstat", "usr/share/fish/vendor_completions.d/swstat.fish"] {
-      #expect(FileManager.default.fileExists(atPath: stage.appendingPathComponent(path).path), "\(path)")
+    for path in [
+      "usr/bin/swstat", "usr/bin/swstat-export", "usr/share/man/man8/swstat.8",
+      "usr/share/bash-completion/completions/swstat",
+      "usr/share/zsh/site-functions/_swstat", "usr/share/fish/vendor_completions.d/swstat.fish",
+    ] {
+      #expect(
+        FileManager.default.fileExists(atPath: stage.appendingPathComponent(path).path), "\(path)")
     }
   }
 }

@@ -10,7 +10,8 @@ func parseCounts(_ text: String) -> (columns: [String], rows: [String: [String: 
   var rows: [String: [String: Int]] = [:]
   for fields in lines.dropFirst() {
     guard let name = fields.first else { continue }
-    rows[name] = Dictionary(uniqueKeysWithValues: zip(columns, fields.dropFirst().compactMap { Int($0) }))
+    rows[name] = Dictionary(
+      uniqueKeysWithValues: zip(columns, fields.dropFirst().compactMap { Int($0) }))
   }
   return (columns, rows)
 }
@@ -18,8 +19,9 @@ func parseCounts(_ text: String) -> (columns: [String], rows: [String: [String: 
 /// `--count` against counting the rows of the listing, on the fixture's sockets alone.
 @Suite(.timeLimit(.minutes(2)))
 struct CountTests {
-  @Test(.enabled(if: isRoot && hasProgram("ip"), "needs root for a private network namespace"),
-        arguments: ["netlink", "proc"])
+  @Test(
+    .enabled(if: isRoot && hasProgram("ip"), "needs root for a private network namespace"),
+    arguments: ["netlink", "proc"])
   func countEqualsRows(source: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -32,10 +34,11 @@ struct CountTests {
     #expect(parsed.columns == ["tcp", "tcp6", "udp", "udp6", "total"])
     // Every TCP state is a row, zeros included, in kernel order.
     let names = count.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ")[0] }
-    #expect(names == [
-      "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
-      "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE", "total",
-    ])
+    #expect(
+      names == [
+        "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+        "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE", "total",
+      ])
     var expected: [String: [String: Int]] = [:]
     for line in listing.stdout.split(separator: "\n").dropFirst(2) {
       let proto = String(line.prefix(5)).trimmingCharacters(in: .whitespaces)
@@ -53,7 +56,8 @@ struct CountTests {
       }
     }
     // Narrowed: -t -6 counts only tcp6, and -l only servers.
-    let narrow = parseCounts(try ns.run([swstatPath, "-t6l", "--count", "--source", source]).stdout)
+    let narrow = parseCounts(
+      try ns.run([swstatPath, "-t6l", "--count", "--source", source]).stdout)
     #expect(narrow.columns == ["tcp6", "total"])
     #expect(narrow.rows["LISTEN"]?["tcp6"] == expected["LISTEN"]?["tcp6"])
     #expect(narrow.rows["ESTABLISHED"]?["tcp6"] == 0)

@@ -41,9 +41,10 @@ import Testing
       check(["-tan", a])
       for b in Self.longs { check([a, b]) }
     }
-    for v in [["-tt"], ["-ee"], ["--extend", "-e"], ["-x"], ["--bogus"], ["-"], ["--"], ["tan"],
-      ["--source", "proc"], ["-tan", "--source=proc"], ["--help"], ["-h"], ["--version"], []]
-    {
+    for v in [
+      ["-tt"], ["-ee"], ["--extend", "-e"], ["-x"], ["--bogus"], ["-"], ["--"], ["tan"],
+      ["--source", "proc"], ["-tan", "--source=proc"], ["--help"], ["-h"], ["--version"], [],
+    ] {
       check(v)
     }
     #expect(FastArguments.parse(["--source", "proc"]) == nil)

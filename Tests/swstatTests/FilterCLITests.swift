@@ -17,7 +17,9 @@ struct FilterCLITests {
     Set(fixture.sockets.filter(keep).map { "\($0.proto) \($0.local) \($0.remote)" })
   }
 
-  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: ["netlink", "proc"])
+  @Test(
+    .enabled(if: canRun, "needs root for a private network namespace"),
+    arguments: ["netlink", "proc"])
   func filtersSelectExactlyTheirSockets(source: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -29,19 +31,30 @@ struct FilterCLITests {
       return rows(r.stdout)
     }
     let listener = try #require(fixture.sockets.first { $0.proto == "tcp" && $0.state == "LISTEN" })
-    let port = listener.local_port
+    let port = listener.localPort
     #expect(try run("--state", "closing") == expected(fixture) { $0.state == "CLOSING" })
-    #expect(try run("--state", "fin_wait2,CLOSE-WAIT") == expected(fixture) { ["FIN_WAIT2", "CLOSE_WAIT"].contains($0.state) })
-    #expect(try run("--sport", "\(port)") == expected(fixture) { $0.local_port == port })
-    #expect(try run("--dport", "\(port)") == expected(fixture) { $0.remote_port == port })
-    #expect(try run("--port", "\(port)") == expected(fixture) { $0.local_port == port || $0.remote_port == port })
-    #expect(try run("--sport", "\(port)-\(port)", "--state", "established") == expected(fixture) { $0.local_port == port && $0.state == "ESTABLISHED" })
+    #expect(
+      try run("--state", "fin_wait2,CLOSE-WAIT")
+        == expected(fixture) { ["FIN_WAIT2", "CLOSE_WAIT"].contains($0.state) })
+    #expect(try run("--sport", "\(port)") == expected(fixture) { $0.localPort == port })
+    #expect(try run("--dport", "\(port)") == expected(fixture) { $0.remotePort == port })
+    #expect(
+      try run("--port", "\(port)")
+        == expected(fixture) { $0.localPort == port || $0.remotePort == port })
+    #expect(
+      try run("--sport", "\(port)-\(port)", "--state", "established")
+        == expected(fixture) { $0.localPort == port && $0.state == "ESTABLISHED" })
     #expect(try run("--src", "::1/128") == expected(fixture) { $0.local.hasPrefix("::1:") })
-    #expect(try run("--dst", "127.0.0.0/8", "-6") == expected(fixture) { $0.proto.hasSuffix("6") && $0.remote.hasPrefix("127.") })
+    #expect(
+      try run("--dst", "127.0.0.0/8", "-6")
+        == expected(fixture) { $0.proto.hasSuffix("6") && $0.remote.hasPrefix("127.") })
     // ss's groups: `connected` is every state but LISTEN and CLOSE, for UDP too.
-    #expect(try run("--state", "connected") == expected(fixture) { $0.state != "LISTEN" && $0.state != "" })
+    #expect(
+      try run("--state", "connected")
+        == expected(fixture) { $0.state != "LISTEN" && $0.state != "" })
     // -q with a filter: the issue's `swstat -q -tl --port 443 || alert`.
-    #expect(try ns.run([swstatPath, "-q", "-tl", "--port", "\(port)", "--source", source]).status == 0)
+    #expect(
+      try ns.run([swstatPath, "-q", "-tl", "--port", "\(port)", "--source", source]).status == 0)
     #expect(try ns.run([swstatPath, "-q", "-tl", "--port", "1", "--source", source]).status == 1)
   }
 

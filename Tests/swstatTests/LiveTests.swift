@@ -48,7 +48,9 @@ final class Background: @unchecked Sendable {
 @Suite(.timeLimit(.minutes(3)))
 struct LiveTests {
   static var canRun: Bool { isRoot && hasProgram("ip") }
-  static let lifecycle = packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/lifecycle.py").path
+  static let lifecycle = packageRoot.appendingPathComponent(
+    "Tests/swstatTests/Fixtures/lifecycle.py"
+  ).path
 
   /// The issue's scripted lifecycle at the default tick: NEW, ESTABLISHED → FIN_WAIT2 and
   /// ESTABLISHED → CLOSE_WAIT, → TIME_WAIT, GONE.
@@ -60,13 +62,17 @@ struct LiveTests {
     usleep(400_000)
     let script = try ns.run(["python3", Self.lifecycle, "steps", "0.4"])
     let port = try #require(script.stdout.split(separator: "\n").first?.split(separator: " ").last)
-    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    let client = try #require(
+      script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
     usleep(400_000)
     #expect(events.stop() == 0)
     let lines = events.output.split(separator: "\n").map(String.init)
-    let server = "127.0.0.1:\(port) ", clientEnd = "127.0.0.1:\(client) "
+    let server = "127.0.0.1:\(port) "
+    let clientEnd = "127.0.0.1:\(client) "
     func has(_ word: String, _ local: String, _ tail: String) -> Bool {
-      lines.contains { $0.contains(" \(word) ") && $0.contains("tcp  \(local)") && $0.hasSuffix(tail) }
+      lines.contains {
+        $0.contains(" \(word) ") && $0.contains("tcp  \(local)") && $0.hasSuffix(tail)
+      }
     }
     #expect(has("NEW", server, "LISTEN"), "\(lines)")
     #expect(has("NEW", clientEnd, "ESTABLISHED"), "\(lines)")
@@ -75,11 +81,16 @@ struct LiveTests {
     // may catch it there.
     #expect(
       has("STATE", clientEnd, "ESTABLISHED → FIN_WAIT2")
-        || (has("STATE", clientEnd, "ESTABLISHED → FIN_WAIT1") && has("STATE", clientEnd, "FIN_WAIT1 → FIN_WAIT2")),
+        || (has("STATE", clientEnd, "ESTABLISHED → FIN_WAIT1")
+          && has("STATE", clientEnd, "FIN_WAIT1 → FIN_WAIT2")),
       "\(lines)")
     #expect(has("STATE", server, "ESTABLISHED → CLOSE_WAIT"), "\(lines)")
     #expect(has("STATE", clientEnd, "FIN_WAIT2 → TIME_WAIT"), "\(lines)")
-    #expect(lines.contains { $0.contains(" GONE ") && $0.contains("tcp  \(server)") && $0.contains("127.0.0.1:\(client) ") }, "\(lines)")
+    #expect(
+      lines.contains {
+        $0.contains(" GONE ") && $0.contains("tcp  \(server)")
+          && $0.contains("127.0.0.1:\(client) ")
+      }, "\(lines)")
     #expect(has("GONE", server, "LISTEN"), "\(lines)")
     // Each socket is reported gone once: a destroy notification arriving after the dump that
     // missed its socket does not report it again.
@@ -98,19 +109,33 @@ struct LiveTests {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     // A 3 s tick: the connection lives a few milliseconds, far inside one tick.
-    let events = try Background(["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "3"])
+    let events = try Background([
+      "ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "3",
+    ])
     usleep(400_000)
     let script = try ns.run(["python3", Self.lifecycle, "brief", "0.2"])
     let port = try #require(script.stdout.split(separator: "\n").first?.split(separator: " ").last)
-    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    let client = try #require(
+      script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
     usleep(3_500_000)
     events.stop()
     let lines = events.output.split(separator: "\n").map(String.init)
     let serverEnd = "tcp  127.0.0.1:\(port) "
-    #expect(lines.contains { $0.contains(" NEW ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ") }, "\(lines)")
-    #expect(lines.contains { $0.contains(" GONE ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ") && $0.hasSuffix("(gone before the next dump)") }, "\(lines)")
+    #expect(
+      lines.contains {
+        $0.contains(" NEW ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ")
+      }, "\(lines)")
+    #expect(
+      lines.contains {
+        $0.contains(" GONE ") && $0.contains(serverEnd) && $0.contains("127.0.0.1:\(client) ")
+          && $0.hasSuffix("(gone before the next dump)")
+      }, "\(lines)")
     // The client end closed first: it lives on in TIME_WAIT, a new socket at the next dump.
-    #expect(lines.contains { $0.contains(" NEW ") && $0.contains("tcp  127.0.0.1:\(client) ") && $0.hasSuffix("TIME_WAIT") }, "\(lines)")
+    #expect(
+      lines.contains {
+        $0.contains(" NEW ") && $0.contains("tcp  127.0.0.1:\(client) ")
+          && $0.hasSuffix("TIME_WAIT")
+      }, "\(lines)")
     // ...and only there: its full socket's destroy notification is not a second, brief socket.
     #expect(lines.filter { $0.contains("tcp  127.0.0.1:\(client) ") }.count == 1, "\(lines)")
   }
@@ -119,18 +144,22 @@ struct LiveTests {
   /// connections open and abort), --events says so with a marker line and dumps the table
   /// again at once, well before its next tick (30 s away): a listener opened meanwhile is
   /// reported right after the marker.
-  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: ["text", "json"])
+  @Test(
+    .enabled(if: canRun, "needs root for a private network namespace"), arguments: ["text", "json"])
   func eventsOverflowRedumps(format: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let events = try Background(
-      ["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "30"] + (format == "json" ? ["--json"] : []))
+      ["ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--interval", "30"]
+        + (format == "json" ? ["--json"] : []))
     usleep(500_000)
     // ip netns exec execs swstat: the same process.
     kill(events.process.processIdentifier, SIGSTOP)
     let burst = try ns.run(["python3", Self.lifecycle, "burst", "30"])
     #expect(burst.stdout.contains("aborted 30000"), "\(burst.stdout)")
-    let hold = try Background(["ip", "netns", "exec", ns.name, "python3", Self.lifecycle, "hold", "10"])
+    let hold = try Background([
+      "ip", "netns", "exec", ns.name, "python3", Self.lifecycle, "hold", "10",
+    ])
     defer { hold.stop(SIGTERM) }
     var port = ""
     for _ in 0..<50 where port.isEmpty {
@@ -145,10 +174,16 @@ struct LiveTests {
       if lines.contains(where: { $0.contains(":\(port)") }) { break }
     }
     #expect(events.stop() == 0)
-    let marker = lines.firstIndex { format == "json" ? $0.contains("\"event\":\"overflow\"") : $0.contains(" LOST   destroy notifications overflowed") }
+    let marker = lines.firstIndex {
+      format == "json"
+        ? $0.contains("\"event\":\"overflow\"")
+        : $0.contains(" LOST   destroy notifications overflowed")
+    }
     let listener = lines.firstIndex {
       format == "json"
-        ? $0.contains("\"event\":\"new\"") && $0.contains("\"local\":{\"address\":\"127.0.0.1\",\"port\":\(port)}") && $0.contains("LISTEN")
+        ? $0.contains("\"event\":\"new\"")
+          && $0.contains("\"local\":{\"address\":\"127.0.0.1\",\"port\":\(port)}")
+          && $0.contains("LISTEN")
         : $0.contains(" NEW    tcp  127.0.0.1:\(port) ") && $0.hasSuffix("LISTEN")
     }
     #expect(marker != nil && listener != nil && marker! < listener!, "\(lines.prefix(5))")
@@ -158,7 +193,9 @@ struct LiveTests {
   /// core busy: a tick whose dump took more than half the interval waits as long again.
   /// 20,000 sockets at a 10 ms interval (each dump takes longer than that): without the cap
   /// swstat would dump back to back, a whole core.
-  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: [["--events", "-t"], ["--watch"]])
+  @Test(
+    .enabled(if: canRun, "needs root for a private network namespace"),
+    arguments: [["--events", "-t"], ["--watch"]])
   func liveModesStayUnderHalfACore(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -170,10 +207,13 @@ struct LiveTests {
     defer { table.stop(SIGTERM) }
     for _ in 0..<300 where !table.output.contains("ready") { usleep(100_000) }
     try #require(table.output.contains("ready"), "\(table.output)")
-    let live = try Background(["ip", "netns", "exec", ns.name, swstatPath] + mode + ["--interval", "0.01"])
+    let live = try Background(
+      ["ip", "netns", "exec", ns.name, swstatPath] + mode + ["--interval", "0.01"])
     usleep(500_000)
     func cpuTicks() -> Int? {
-      guard let stat = try? String(contentsOfFile: "/proc/\(live.process.processIdentifier)/stat", encoding: .utf8),
+      guard
+        let stat = try? String(
+          contentsOfFile: "/proc/\(live.process.processIdentifier)/stat", encoding: .utf8),
         let close = stat.lastIndex(of: ")")
       else { return nil }
       let f = stat[stat.index(after: close)...].split(separator: " ")
@@ -187,7 +227,9 @@ struct LiveTests {
     let seconds = Date().timeIntervalSince(start)
     #expect(live.stop() == 0)
     let share = Double(after - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
-    print("swstat \(mode.joined(separator: " ")) --interval 0.01 at 20,000 sockets: \(share) of one core")
+    print(
+      "swstat \(mode.joined(separator: " ")) --interval 0.01 at 20,000 sockets: \(share) of one core"
+    )
     #expect(share <= 0.6, "\(share) of one core")
     if mode == ["--watch"] { #expect(!live.output.isEmpty) }  // --events: nothing changed
   }
@@ -200,18 +242,25 @@ struct LiveTests {
     let events = try Background(["ip", "netns", "exec", ns.name, swstatPath, "--events", "-tp"])
     usleep(400_000)
     let script = try ns.run(["python3", Self.lifecycle, "steps", "0.4"])
-    let client = try #require(script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+    let client = try #require(
+      script.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
     usleep(300_000)
     events.stop()
     let lines = events.output.split(separator: "\n").map(String.init)
     let newClient = lines.first { $0.contains(" NEW ") && $0.contains("tcp  127.0.0.1:\(client) ") }
     let pidProgram = try #require(newClient?.split(separator: " ").last.map(String.init))
     #expect(pidProgram.contains("/"))
-    #expect(lines.contains { $0.contains("FIN_WAIT2 → TIME_WAIT") && $0.contains("127.0.0.1:\(client) ") && $0.hasSuffix("(was \(pidProgram))") }, "\(lines)")
+    #expect(
+      lines.contains {
+        $0.contains("FIN_WAIT2 → TIME_WAIT") && $0.contains("127.0.0.1:\(client) ")
+          && $0.hasSuffix("(was \(pidProgram))")
+      }, "\(lines)")
   }
 
   /// -o rows equal netstat -o rows, timer seconds within 0.5 s.
-  @Test(.enabled(if: canRun && hasProgram("netstat"), "needs root and netstat"), arguments: ["netlink", "proc"])
+  @Test(
+    .enabled(if: canRun && hasProgram("netstat"), "needs root and netstat"),
+    arguments: ["netlink", "proc"])
   func timersMatchNetstat(source: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -219,8 +268,13 @@ struct LiveTests {
     defer { fixture.stop() }
     func parts(_ row: String) -> (head: String, counts: String, seconds: Double) {
       guard let open = row.lastIndex(of: "(") else { return (row, "", -1) }
-      let nums = row[row.index(after: open)...].dropLast().split(separator: "/").compactMap { Double($0) }
-      return (String(row[..<open]), nums.count == 3 ? "\(Int(nums[1]))/\(Int(nums[2]))" : "?", nums.first ?? -1)
+      let nums = row[row.index(after: open)...].dropLast().split(separator: "/").compactMap {
+        Double($0)
+      }
+      return (
+        String(row[..<open]), nums.count == 3 ? "\(Int(nums[1]))/\(Int(nums[2]))" : "?",
+        nums.first ?? -1
+      )
     }
     for flags in ["-tano", "-tuanpo"] {
       // A probe or retransmit timer may fire between the two runs (its countdown restarts and
@@ -230,12 +284,16 @@ struct LiveTests {
         let theirs = try ns.run(["netstat", flags])
         let ours = try ns.run([swstatPath, flags, "--source", source])
         #expect(ours.status == 0)
-        let a = split(theirs.stdout), b = split(ours.stdout)
+        let a = split(theirs.stdout)
+        let b = split(ours.stdout)
         #expect(a.header == b.header)
         #expect(a.rows.count == b.rows.count, "\(flags)")
         let theirParts = a.rows.map(parts)
         missing = b.rows.map(parts).filter { mine in
-          !theirParts.contains { $0.head == mine.head && $0.counts == mine.counts && abs($0.seconds - mine.seconds) <= 0.5 }
+          !theirParts.contains {
+            $0.head == mine.head && $0.counts == mine.counts
+              && abs($0.seconds - mine.seconds) <= 0.5
+          }
         }.map { "\($0.head)(\($0.seconds) \($0.counts))" }
         if missing.isEmpty { break }
         usleep(200_000)
@@ -251,14 +309,19 @@ struct LiveTests {
     defer { ns.delete() }
     let fixture = try SocketFixture(in: ns)
     defer { fixture.stop() }
-    let r = try ns.run(["sh", "-c", "'\(swstatPath)' --watch --interval 0.2 | head -3"], timeout: 20)
+    let r = try ns.run(
+      ["sh", "-c", "'\(swstatPath)' --watch --interval 0.2 | head -3"], timeout: 20)
     let lines = r.stdout.split(separator: "\n")
     #expect(lines.count == 3)
     let count = parseCounts(try ns.run([swstatPath, "--count"]).stdout)
     for line in lines {
-      #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ LISTEN=\d+ ESTABLISHED=\d+ TIME_WAIT=\d+ "#, options: .regularExpression) != nil, "\(line)")
+      #expect(
+        line.range(
+          of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ LISTEN=\d+ ESTABLISHED=\d+ TIME_WAIT=\d+ "#,
+          options: .regularExpression) != nil, "\(line)")
       for state in ["LISTEN", "ESTABLISHED", "CLOSE_WAIT", "CLOSING", "FIN_WAIT2"] {
-        #expect(line.contains(" \(state)=\(count.rows[state]?["total"] ?? -1) "), "\(state) in \(line)")
+        #expect(
+          line.contains(" \(state)=\(count.rows[state]?["total"] ?? -1) "), "\(state) in \(line)")
       }
     }
   }
@@ -273,8 +336,10 @@ struct LiveTests {
     defer { fixture.stop() }
     let session = "swstat-test-\(getpid())"
     // Detached: the tmux server must not inherit the test runner's pipes.
-    runDetached(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-                 "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 0.3"])
+    runDetached([
+      "tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+      "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 0.3",
+    ])
     defer { runDetached(["tmux", "kill-session", "-t", session]) }
     runDetached(["tmux", "set-option", "-t", session, "remain-on-exit", "on"])
     usleep(1_200_000)
@@ -287,13 +352,17 @@ struct LiveTests {
       #expect(n == count.rows[state]?["total"], "\(state): \(row ?? "missing")")
     }
     #expect(screen.contains("TOP LOCAL PORTS") && screen.contains("TOP PEERS"))
-    let before = try runCommand(["tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}"]).stdout
+    let before = try runCommand([
+      "tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}",
+    ]).stdout
     #expect(before.hasPrefix("1 0"), "\(before)")
     runDetached(["tmux", "send-keys", "-t", session, "q"])
     var after = ""
     for _ in 0..<50 {
       usleep(100_000)
-      after = try runCommand(["tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}"]).stdout
+      after = try runCommand([
+        "tmux", "display", "-p", "-t", session, "#{alternate_on} #{pane_dead}",
+      ]).stdout
       if after.hasPrefix("0 1") { break }
     }
     // q ended swstat, and the terminal is back on its main screen, without the dashboard.
@@ -311,15 +380,21 @@ struct LiveTests {
     let fixture = try SocketFixture(in: ns)
     defer { fixture.stop() }
     let session = "swstat-resize-\(getpid())"
-    runDetached(["tmux", "new-session", "-d", "-s", session, "-x", "60", "-y", "20",
-                 "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 60"])
+    runDetached([
+      "tmux", "new-session", "-d", "-s", session, "-x", "60", "-y", "20",
+      "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 60",
+    ])
     defer { runDetached(["tmux", "kill-session", "-t", session]) }
     func screen() throws -> [Substring] {
-      try runCommand(["tmux", "capture-pane", "-p", "-t", session]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+      try runCommand(["tmux", "capture-pane", "-p", "-t", session]).stdout.split(
+        separator: "\n", omittingEmptySubsequences: false)
     }
     func topRows(_ lines: [Substring]) -> Int {
-      guard let header = lines.firstIndex(where: { $0.hasPrefix("TOP LOCAL PORTS") }) else { return -1 }
-      return lines[(header + 1)...].prefix { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+      guard let header = lines.firstIndex(where: { $0.hasPrefix("TOP LOCAL PORTS") }) else {
+        return -1
+      }
+      return lines[(header + 1)...].prefix { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        .count
     }
     var small: [Substring] = []
     for _ in 0..<30 {
@@ -340,20 +415,29 @@ struct LiveTests {
     }
     #expect(big.first?.hasSuffix("q quits") == true, "\(big)")
     #expect(topRows(big) > smallDepth && topRows(big) <= 8, "\(big)")
-    #expect(big.contains { $0.hasPrefix("TOP LOCAL PORTS" + String(repeating: " ", count: 25) + "TOP PEERS") }, "\(big)")
+    #expect(
+      big.contains {
+        $0.hasPrefix("TOP LOCAL PORTS" + String(repeating: " ", count: 25) + "TOP PEERS")
+      }, "\(big)")
   }
 
   /// SIGTERM, SIGINT and SIGHUP end the dashboard with the terminal restored: the raw bytes
   /// written to the terminal end with the cursor shown and the main screen back.
   @Test(.enabled(if: hasProgram("script"), "needs script(1)"), arguments: ["TERM", "INT", "HUP"])
   func dashboardRestoresOnSignals(signal: String) throws {
-    let raw = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-tty-\(getpid())-\(signal)").path
+    let raw = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-tty-\(getpid())-\(signal)"
+    ).path
     defer { try? FileManager.default.removeItem(atPath: raw) }
     let tty = try Background(["script", "-q", "-c", "'\(swstatPath)' --watch --interval 0.2", raw])
     // Signal only once the dashboard is up (on a loaded machine that can take a while).
     for _ in 0..<100 {
       usleep(100_000)
-      if let bytes = try? String(contentsOfFile: raw, encoding: .isoLatin1), bytes.contains("\u{1b}[?1049h") { break }
+      if let bytes = try? String(contentsOfFile: raw, encoding: .isoLatin1),
+        bytes.contains("\u{1b}[?1049h")
+      {
+        break
+      }
     }
     usleep(300_000)
     let pids = try runCommand(["pgrep", "-P", "\(tty.process.processIdentifier)"]).stdout
@@ -363,7 +447,9 @@ struct LiveTests {
     for pid in pids {
       let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
       if comm.hasPrefix("swstat") { target = pid }
-      for child in (try runCommand(["pgrep", "-P", "\(pid)", "-x", "swstat"]).stdout).split(separator: "\n") {
+      for child in (try runCommand(["pgrep", "-P", "\(pid)", "-x", "swstat"]).stdout).split(
+        separator: "\n")
+      {
         target = Int32(child)
       }
     }

@@ -3,7 +3,10 @@ import SwstatTestSupport
 import Testing
 
 /// The flag sets the core promises to print exactly as netstat does.
-let parityFlags = ["-tan", "-tanp", "-tulpn", "-tn", "-ltn", "-uan", "-tanu", "-ta", "-tap", "-tulp", "-tane", "-tanW", "-tanpe", "-a46tu"]
+let parityFlags = [
+  "-tan", "-tanp", "-tulpn", "-tn", "-ltn", "-uan", "-tanu", "-ta", "-tap", "-tulp", "-tane",
+  "-tanW", "-tanpe", "-a46tu",
+]
 
 /// Splits a listing into its two header lines and its rows (sorted: row order may differ).
 func split(_ text: String) -> (header: [String], rows: [String]) {
@@ -19,7 +22,9 @@ func split(_ text: String) -> (header: [String], rows: [String]) {
 struct ParityTests {
   static var canRun: Bool { isRoot && hasProgram("netstat") && hasProgram("ip") }
 
-  @Test(.enabled(if: canRun, "needs root (ip netns) and net-tools netstat"), arguments: ["netlink", "proc", "auto"])
+  @Test(
+    .enabled(if: canRun, "needs root (ip netns) and net-tools netstat"),
+    arguments: ["netlink", "proc", "auto"])
   func sameRowsAsNetstat(source: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -33,7 +38,10 @@ struct ParityTests {
       let a = split(theirs.stdout)
       let b = split(ours.stdout)
       #expect(b.header == a.header, "\(flags) header")
-      #expect(b.rows == a.rows, "\(flags) --source \(source)\nnetstat:\n\(a.rows.joined(separator: "\n"))\nswstat:\n\(b.rows.joined(separator: "\n"))")
+      #expect(
+        b.rows == a.rows,
+        "\(flags) --source \(source)\nnetstat:\n\(a.rows.joined(separator: "\n"))\nswstat:\n\(b.rows.joined(separator: "\n"))"
+      )
       #expect(!a.rows.isEmpty || flags == "-uan" && false, "\(flags) shows rows")
     }
   }

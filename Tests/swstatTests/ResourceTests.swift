@@ -4,7 +4,9 @@ import Testing
 
 /// Resident memory of a process, in KiB (VmRSS).
 func residentKiB(_ pid: Int32) -> Int? {
-  guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+  guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else {
+    return nil
+  }
   for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
     return line.split(separator: " ").compactMap { Int($0) }.first
   }
@@ -13,7 +15,9 @@ func residentKiB(_ pid: Int32) -> Int? {
 
 /// Peak RSS in KiB, output lines and exit status of a command (run by a small python3 wrapper:
 /// the largest child's ru_maxrss), optionally inside a network namespace.
-func peakResident(_ command: [String], in ns: NetworkNamespace? = nil) throws -> (kib: Int, lines: Int, status: Int) {
+func peakResident(_ command: [String], in ns: NetworkNamespace? = nil) throws -> (
+  kib: Int, lines: Int, status: Int
+) {
   let wrapper = """
     import resource, subprocess, sys
     p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
@@ -22,7 +26,9 @@ func peakResident(_ command: [String], in ns: NetworkNamespace? = nil) throws ->
     """
   let argv = ["python3", "-c", wrapper] + command
   let r = try ns.map { try $0.run(argv) } ?? runCommand(argv)
-  let f = r.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+  let f = r.stdout.split(separator: " ").compactMap {
+    Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
   guard f.count == 3 else { throw TestFailure("wrapper printed \(r.stdout) \(r.stderr)") }
   return (f[2], f[0], f[1])
 }
@@ -49,16 +55,22 @@ struct TestFailure: Error, CustomStringConvertible {
     defer { try? FileManager.default.removeItem(at: small) }
     let big = try syntheticProcTree(count: 200_000)
     defer { try? FileManager.default.removeItem(at: big) }
-    for flags in [["-tan"], ["-tan", "--json"], ["-t", "--count"], ["-tane", "--sport", "1024-30000"]] {
+    for flags in [
+      ["-tan"], ["-tan", "--json"], ["-t", "--count"], ["-tane", "--sport", "1024-30000"],
+    ] {
       func run(_ root: URL) throws -> (kib: Int, lines: Int, status: Int) {
         try peakResident([swstatPath, "--source", "proc", "--proc-root", root.path] + flags)
       }
-      let a = try run(small), b = try run(big)
-      print("swstat \(flags.joined(separator: " ")) from /proc: \(a.kib) KiB at 1k, \(b.kib) KiB at 200k")
+      let a = try run(small)
+      let b = try run(big)
+      print(
+        "swstat \(flags.joined(separator: " ")) from /proc: \(a.kib) KiB at 1k, \(b.kib) KiB at 200k"
+      )
       #expect(a.status == 0 && b.status == 0)
       if flags == ["-tan"] { #expect(b.lines == 200_002) }
       if flags == ["-tan", "--json"] { #expect(b.lines == 200_000) }
-      #expect(Double(b.kib) <= Double(a.kib) * 1.2, "\(flags): \(a.kib) KiB at 1k, \(b.kib) KiB at 200k")
+      #expect(
+        Double(b.kib) <= Double(a.kib) * 1.2, "\(flags): \(a.kib) KiB at 1k, \(b.kib) KiB at 200k")
     }
   }
 
@@ -69,7 +81,9 @@ struct TestFailure: Error, CustomStringConvertible {
   func realTableStreams() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let flagSets = [["-tan"], ["-tan", "--source", "proc"], ["-t", "--count"], ["-tan", "--json"]]
+    let flagSets = [
+      ["-tan"], ["-tan", "--source", "proc"], ["-t", "--count"], ["-tan", "--json"],
+    ]
     var before: [[String]: Int] = [:]
     for flags in flagSets { before[flags] = try peakResident([swstatPath] + flags, in: ns).kib }
     let table = try Background([
@@ -82,21 +96,31 @@ struct TestFailure: Error, CustomStringConvertible {
     for _ in 0..<600 where ready == 0 {
       usleep(100_000)
       if table.output.contains("failed") { break }
-      ready = table.output.split(separator: "\n").first { $0.hasPrefix("ready ") }.flatMap { Int($0.dropFirst(6)) } ?? 0
+      ready =
+        table.output.split(separator: "\n").first { $0.hasPrefix("ready ") }.flatMap {
+          Int($0.dropFirst(6))
+        } ?? 0
     }
     try #require(ready >= Self.bigTable, "\(table.output)")
     for flags in flagSets {
       let r = try peakResident([swstatPath] + flags, in: ns)
       let base = before[flags] ?? 0
-      print("swstat \(flags.joined(separator: " ")): \(base) KiB empty, \(r.kib) KiB at \(ready) sockets, \(r.lines) lines")
+      print(
+        "swstat \(flags.joined(separator: " ")): \(base) KiB empty, \(r.kib) KiB at \(ready) sockets, \(r.lines) lines"
+      )
       #expect(r.status == 0)
-      if flags.first == "-tan" { #expect(r.lines == ready + (flags.contains("--json") ? 0 : 2), "\(flags)") }
-      #expect(Double(r.kib) <= Double(base) * 1.2, "\(flags): \(base) KiB empty, \(r.kib) KiB at \(ready)")
+      if flags.first == "-tan" {
+        #expect(r.lines == ready + (flags.contains("--json") ? 0 : 2), "\(flags)")
+      }
+      #expect(
+        Double(r.kib) <= Double(base) * 1.2, "\(flags): \(base) KiB empty, \(r.kib) KiB at \(ready)"
+      )
     }
   }
 
-  @Test(.enabled(if: seconds > 0 && isRoot && hasProgram("ip"), "set SWSTAT_SOAK_SECONDS; needs root"),
-        arguments: [["--events", "-tp"], ["--watch", "-p", "--interval", "0.5"]])
+  @Test(
+    .enabled(if: seconds > 0 && isRoot && hasProgram("ip"), "set SWSTAT_SOAK_SECONDS; needs root"),
+    arguments: [["--events", "-tp"], ["--watch", "-p", "--interval", "0.5"]])
   func memoryStaysFlat(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -119,7 +143,9 @@ struct TestFailure: Error, CustomStringConvertible {
     let third = samples.count / 3
     let early = samples.prefix(third).max() ?? 0
     let late = samples.suffix(third).max() ?? 0
-    print("swstat \(mode.joined(separator: " ")): RSS KiB early max \(early), late max \(late), samples \(samples)")
+    print(
+      "swstat \(mode.joined(separator: " ")): RSS KiB early max \(early), late max \(late), samples \(samples)"
+    )
     #expect(late <= early + early / 5 + 1024, "RSS grew: \(samples)")
     #expect(live.output.count > 0)
   }

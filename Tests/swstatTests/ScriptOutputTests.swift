@@ -36,7 +36,8 @@ func jsonKeys(_ text: String) throws -> [RowKey] {
     if proto.hasPrefix("udp") && state == "CLOSE" { state = "" }
     var owner = "-"
     if let owners = o["owners"] as? [[String: Any]], let first = owners.first {
-      owner = String("\(first["pid"] as? Int ?? 0)/\(first["program"] as? String ?? "")".utf8.prefix(19))!
+      owner = String(
+        "\(first["pid"] as? Int ?? 0)/\(first["program"] as? String ?? "")".utf8.prefix(19))!
     }
     return RowKey(
       proto: proto, local: endpoint(o["local"]), remote: endpoint(o["remote"]), state: state,
@@ -51,7 +52,8 @@ struct ScriptOutputTests {
   static let fixtures = packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures")
 
   func validate(_ ndjson: String, schema: String = "socket.schema.json") throws -> CommandResult {
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("swstat-\(UUID()).ndjson")
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-\(UUID()).ndjson")
     try ndjson.write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
     return try runCommand([
@@ -60,7 +62,9 @@ struct ScriptOutputTests {
     ])
   }
 
-  @Test(.enabled(if: canRun, "needs root for a private network namespace"), arguments: ["netlink", "proc"])
+  @Test(
+    .enabled(if: canRun, "needs root for a private network namespace"),
+    arguments: ["netlink", "proc"])
   func jsonMatchesTableAndSchema(source: String) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -73,11 +77,21 @@ struct ScriptOutputTests {
       var t = tableKeys(table.stdout)
       var j = try jsonKeys(json.stdout)
       if !flags.contains("p") {
-        t = t.map { var k = $0; k.owner = "-"; return k }
-        j = j.map { var k = $0; k.owner = "-"; return k }
+        t = t.map {
+          var k = $0
+          k.owner = "-"
+          return k
+        }
+        j = j.map {
+          var k = $0
+          k.owner = "-"
+          return k
+        }
       }
       #expect(t.count == j.count, "\(flags)")
-      #expect(Set(t) == Set(j), "\(flags): table-only \(Set(t).subtracting(j)) json-only \(Set(j).subtracting(t))")
+      #expect(
+        Set(t) == Set(j),
+        "\(flags): table-only \(Set(t).subtracting(j)) json-only \(Set(j).subtracting(t))")
       let check = try validate(json.stdout)
       #expect(check.status == 0, "\(flags): \(check.stdout)")
       // Every owner is listed: the forked child shares each of the fixture's sockets.
@@ -119,7 +133,8 @@ struct ScriptOutputTests {
     let json = try ns.run([swstatPath, "-tu", "--count-by", "lport,state", "--json"])
     var fromJSON: [String: Int] = [:]
     for line in json.stdout.split(separator: "\n") {
-      let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      let o = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
       fromJSON["\(o["lport"] as? Int ?? -1) \(o["state"] as? String ?? "")"] = o["count"] as? Int
     }
     #expect(fromJSON == expected)
@@ -137,11 +152,14 @@ struct ScriptOutputTests {
     let some = try ns.run([swstatPath, "-q", "-tl"])
     #expect(some.status == 0 && some.stdout.isEmpty && some.stderr.isEmpty)
     let closing = fixture.sockets.filter { $0.state == "CLOSING" }.count
-    let ok = try ns.run([swstatPath, "-t", "--expect", "closing==\(closing)", "--expect", "total>0"])
+    let ok = try ns.run([
+      swstatPath, "-t", "--expect", "closing==\(closing)", "--expect", "total>0",
+    ])
     #expect(ok.status == 0 && ok.stdout.isEmpty && ok.stderr.isEmpty)
     let bad = try ns.run([swstatPath, "-t", "--expect", "closing==\(closing + 5),listen>=1"])
     #expect(bad.status == 1)
-    #expect(bad.stderr == "swstat: expectation failed: closing==\(closing + 5) (closing is \(closing))\n")
+    #expect(
+      bad.stderr == "swstat: expectation failed: closing==\(closing + 5) (closing is \(closing))\n")
     let usage = try ns.run([swstatPath, "--expect", "time_wait<<3"])
     #expect(usage.status == 64)
   }
@@ -154,18 +172,30 @@ struct ScriptOutputTests {
     defer { fixture.stop() }
     let plain = try ns.run([swstatPath, "-tan"])
     let bare = try ns.run([swstatPath, "-tanH"])
-    #expect(bare.stdout == plain.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2).joined(separator: "\n"))
-    let counts = try ns.run(["sh", "-c", "'\(swstatPath)' -t --count --json | jq -s 'map(select(.state==\"LISTEN\"))[0].total'"])
-    #expect(Int(counts.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == fixture.sockets.filter { $0.proto.hasPrefix("tcp") && $0.state == "LISTEN" }.count)
+    #expect(
+      bare.stdout
+        == plain.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2)
+        .joined(separator: "\n"))
+    let counts = try ns.run([
+      "sh", "-c",
+      "'\(swstatPath)' -t --count --json | jq -s 'map(select(.state==\"LISTEN\"))[0].total'",
+    ])
+    #expect(
+      Int(counts.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        == fixture.sockets.filter { $0.proto.hasPrefix("tcp") && $0.state == "LISTEN" }.count)
   }
 
   /// The jq examples in README.md run as shown, and the man page shows the same lines.
   @Test(.enabled(if: canRun && hasProgram("jq"), "needs root and jq"))
   func readmeExamplesRun() throws {
-    let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-    let man = try String(contentsOf: packageRoot.appendingPathComponent("man/swstat.8"), encoding: .utf8)
-      .replacingOccurrences(of: "\\-", with: "-")
-    let block = try #require(readme.components(separatedBy: "<!-- jq-examples").dropFirst().first)
+    let readme = try String(
+      contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+    let man = try String(
+      contentsOf: packageRoot.appendingPathComponent("man/swstat.8"), encoding: .utf8
+    )
+    .replacingOccurrences(of: "\\-", with: "-")
+    let block =
+      try #require(readme.components(separatedBy: "<!-- jq-examples").dropFirst().first)
       .components(separatedBy: "<!-- end jq-examples").first ?? ""
     let examples = block.split(separator: "\n").map(String.init).filter { $0.hasPrefix("swstat ") }
     #expect(examples.count == 4)

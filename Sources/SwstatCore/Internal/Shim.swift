@@ -71,10 +71,11 @@ func withSink(
   withoutActuallyEscaping(body) { body in
     var sink = Sink(query: query, body: body)
     let rc = withUnsafeMutablePointer(to: &sink) { ctx in
-      call({ sock, ctx in
-        // swift-format-ignore: NeverForceUnwrap
-        ctx!.assumingMemoryBound(to: Sink.self).pointee.deliver(sock)
-      }, UnsafeMutableRawPointer(ctx))
+      call(
+        { sock, ctx in
+          // swift-format-ignore: NeverForceUnwrap
+          ctx!.assumingMemoryBound(to: Sink.self).pointee.deliver(sock)
+        }, UnsafeMutableRawPointer(ctx))
     }
     return (rc, SinkResult(error: sink.error, delivered: sink.delivered))
   }
