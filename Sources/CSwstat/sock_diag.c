@@ -217,7 +217,9 @@ int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf) {
 int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
     _Alignas(8) char buf[SWSTAT_NL_BUFFER];
     int delivered = 0;
-    for (;;) {
+    // A bounded number of datagrams a call: on a host closing sockets faster than they can be
+    // read the queue never empties, and the caller's ticks and signals must still get a turn.
+    for (int datagrams = 0; datagrams < SWSTAT_DESTROY_READ_MAX; datagrams++) {
         ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -240,4 +242,5 @@ int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
             nlh = mnl_nlmsg_next(nlh, &remaining);
         }
     }
+    return delivered;
 }

@@ -16,16 +16,20 @@ public final class DestroyMonitor {
   public init(tcp: Bool, udp: Bool, receiveBuffer: Int32 = 8 << 20) throws {
     let rc = swstat_diag_destroy_open(tcp ? 1 : 0, udp ? 1 : 0, receiveBuffer)
     guard rc >= 0 else {
-      throw SocketSourceError.unavailable(source: "netlink destroy events", errno: Errno(rawValue: -rc))
+      throw SocketSourceError.unavailable(
+        source: "netlink destroy events", errno: Errno(rawValue: -rc))
     }
     fd = rc
   }
 
   deinit { close(fd) }
 
-  /// Reads every waiting notification that matches `query`. Returns false when the kernel
-  /// dropped some (ENOBUFS): the caller should re-dump, since it cannot know which.
-  public func drain(_ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void) throws -> Bool {
+  /// Reads the waiting notifications that match `query` — a bounded batch (64 datagrams), so
+  /// that a flood cannot starve the caller's ticks: poll again for the rest. Returns false when
+  /// the kernel dropped some (ENOBUFS): the caller should re-dump, since it cannot know which.
+  public func drain(_ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void) throws
+    -> Bool
+  {
     let (rc, sink) = withSink(query, body) { fn, ctx in swstat_diag_destroy_read(fd, fn, ctx) }
     if let error = sink.error { throw error }
     if rc == -ENOBUFS { return false }

@@ -1,5 +1,6 @@
 import Glibc
 import SwstatCore
+import SwstatTestSupport
 import Testing
 
 /// A TCP socket of the test's own on 127.0.0.1, closed by `close()`.
@@ -50,9 +51,13 @@ private struct LoopbackSocket {
   func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 }
 
-private func withSockaddr<R>(_ a: inout sockaddr_in, _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> R) -> R {
+private func withSockaddr<R>(
+  _ a: inout sockaddr_in, _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> R
+) -> R {
   withUnsafeMutablePointer(to: &a) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
   }
 }
 
@@ -62,8 +67,25 @@ private func now() -> Int64 {
   return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
-/// The tracker on real sockets, with real destroy notifications (root: the multicast groups).
-@Suite(.serialized, .timeLimit(.minutes(1)))
+extension NetworkNamespace {
+  /// Runs `body` on a thread that has entered the namespace (SwstatCore's own setns thread, the
+  /// one --netns uses) and returns what it returns. Record expectations on that.
+  func perform<T>(_ body: () throws -> T) throws -> T {
+    var result: T? = nil
+    try NetworkNamespaces.run(in: "/run/netns/\(name)", context: "test namespace") {
+      result = try body()
+    }
+    guard let result else { throw FixtureError.failed("perform: no result") }
+    return result
+  }
+}
+
+/// The tracker on real sockets, with real destroy notifications, in a network namespace of the
+/// test's own (root: the namespace and the multicast groups), so that the host's churn — other
+/// tests open tens of thousands of connections a second — neither floods the notifications nor
+/// reuses the ports. The limit counts from the start, waits for a thread included: on two cores
+/// the suite's first test may wait minutes behind the blocking ones.
+@Suite(.serialized, .timeLimit(.minutes(4)))
 struct TrackerTests {
   static let query = SocketQuery(transports: [.tcp], families: [.inet])
 
@@ -74,7 +96,9 @@ struct TrackerTests {
 
   /// Waits (2 s at most) for the destroy notifications of sockets with `port` at either end,
   /// notes them in `tracker`, and returns how many there were.
-  static func drain(_ monitor: DestroyMonitor, _ port: UInt16, into tracker: inout SocketTracker, want: Int) throws -> Int {
+  static func drain(
+    _ monitor: DestroyMonitor, _ port: UInt16, into tracker: inout SocketTracker, want: Int
+  ) throws -> Int {
     var seen = 0
     for _ in 0..<40 where seen < want {
       var p = pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0)
@@ -91,39 +115,50 @@ struct TrackerTests {
 
   /// A listener closed before a dump, whose destroy notification comes after it: one GONE,
   /// and no second report of the same socket as a brief one.
-  @Test(.enabled(if: getuid() == 0, "needs root for the destroy groups"))
+  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
   func lateNotificationIsNotReportedTwice() throws {
-    let monitor = try DestroyMonitor(tcp: true, udp: false)
-    var tracker = SocketTracker()
-    let server = try LoopbackSocket.listener()
-    let port = server.port
-    _ = tracker.update(with: try Self.dump(port), at: now())
-    #expect(tracker.count == 1)
-    server.close()
-    let first = tracker.update(with: try Self.dump(port), at: now())
-    #expect(first.map(\.change) == [.gone])
-    #expect(try Self.drain(monitor, port, into: &tracker, want: 1) == 1)
-    let second = tracker.update(with: try Self.dump(port), at: now())
-    #expect(second.isEmpty, "\(second.map(\.change))")
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let (primed, first, drained, second) = try ns.perform {
+      let monitor = try DestroyMonitor(tcp: true, udp: false)
+      var tracker = SocketTracker()
+      let server = try LoopbackSocket.listener()
+      let port = server.port
+      _ = tracker.update(with: try Self.dump(port), at: now())
+      let primed = tracker.count
+      server.close()
+      let first = tracker.update(with: try Self.dump(port), at: now()).map(\.change)
+      let drained = try Self.drain(monitor, port, into: &tracker, want: 1)
+      let second = tracker.update(with: try Self.dump(port), at: now()).map(\.change)
+      return (primed, first, drained, second)
+    }
+    #expect(primed == 1)
+    #expect(first == [.gone])
+    #expect(drained == 1)
+    #expect(second.isEmpty, "\(second)")
   }
 
   /// A connection opened and closed between two dumps is reported, once per end, as brief;
   /// the client end, in TIME_WAIT at the next dump, is a new socket there.
-  @Test(.enabled(if: getuid() == 0, "needs root for the destroy groups"))
+  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
   func briefConnectionBetweenDumps() throws {
-    let monitor = try DestroyMonitor(tcp: true, udp: false)
-    var tracker = SocketTracker()
-    let server = try LoopbackSocket.listener()
-    defer { server.close() }
-    let port = server.port
-    _ = tracker.update(with: try Self.dump(port), at: now())
-    let client = try LoopbackSocket.connected(to: port)
-    let accepted = try server.accept()
-    client.close()
-    accepted.close()
-    // Each end's full socket is destroyed; the client's lives on as a TIME_WAIT socket.
-    _ = try Self.drain(monitor, port, into: &tracker, want: 2)
-    let events = tracker.update(with: try Self.dump(port), at: now())
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let (port, events) = try ns.perform {
+      let monitor = try DestroyMonitor(tcp: true, udp: false)
+      var tracker = SocketTracker()
+      let server = try LoopbackSocket.listener()
+      defer { server.close() }
+      let port = server.port
+      _ = tracker.update(with: try Self.dump(port), at: now())
+      let client = try LoopbackSocket.connected(to: port)
+      let accepted = try server.accept()
+      client.close()
+      accepted.close()
+      // Each end's full socket is destroyed; the client's lives on as a TIME_WAIT socket.
+      _ = try Self.drain(monitor, port, into: &tracker, want: 2)
+      return (port, tracker.update(with: try Self.dump(port), at: now()))
+    }
     let brief = events.filter { $0.change == .brief }
     #expect(brief.count == 1, "\(events.map(\.change))")
     #expect(brief.first?.record.local.port == port)
@@ -135,16 +170,48 @@ struct TrackerTests {
   /// (FIN_WAIT2 on one end, CLOSE_WAIT on the other), the server end's close and the client's
   /// TIME_WAIT — by cookie from netlink; from /proc, which has none, a socket that loses its
   /// inode (the TIME_WAIT successor) is another socket.
-  @Test(arguments: ["netlink", "proc"])
+  @Test(
+    .enabled(if: getuid() == 0, "needs root for a network namespace"),
+    arguments: ["netlink", "proc"])
   func followsOneConnection(source: String) throws {
-    let src: any SocketSource = source == "netlink" ? NetlinkSource() : ProcNetSource()
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let steps = try ns.perform { try Self.oneConnection(source) }
+    try #require(steps.count == 6)
+    #expect(steps[0].isEmpty, "\(steps[0])")
+    #expect(steps[1] == ["count 1"])
+    #expect(steps[2] == ["client new ESTABLISHED", "server new ESTABLISHED"])
+    let half = steps[3]
+    #expect(half.contains("server ESTABLISHED → CLOSE_WAIT"), "\(half)")
+    #expect(
+      half.contains("client ESTABLISHED → FIN_WAIT2")
+        || half.contains("client ESTABLISHED → FIN_WAIT1")
+          && half.contains("client FIN_WAIT1 → FIN_WAIT2"),
+      "\(half)")
+    let end = steps[4]
+    #expect(
+      end.contains("server gone LAST_ACK") || end.contains("server gone CLOSE_WAIT"), "\(end)")
+    if source == "netlink" {
+      #expect(end.contains("client FIN_WAIT2 → TIME_WAIT"), "\(end)")
+    } else {
+      #expect(
+        end.contains("client gone FIN_WAIT2") && end.contains("client new TIME_WAIT"), "\(end)")
+    }
+    #expect(steps[5] == ["count 2"])  // the listener and the TIME_WAIT socket
+  }
+
+  /// The steps of `followsOneConnection`, each as the sorted event words (inside the namespace:
+  /// its /proc tables are /proc/thread-self/net's).
+  static func oneConnection(_ source: String) throws -> [[String]] {
+    let src: any SocketSource =
+      source == "netlink" ? NetlinkSource() : ProcNetSource(root: "/proc/thread-self")
     let server = try LoopbackSocket.listener()
     defer { server.close() }
     let port = server.port
     var tracker = SocketTracker()
     func step() throws -> [String] {
       tracker.begin(at: now())
-      try src.forEach(Self.query) { r in
+      try src.forEach(query) { r in
         if r.local.port == port || r.remote.port == port { tracker.observe(r) }
       }
       return tracker.finish().map { e in
@@ -171,26 +238,23 @@ struct TrackerTests {
       }
       return all
     }
-    #expect(try step().isEmpty)
-    #expect(tracker.count == 1)
+    var steps: [[String]] = [try step(), ["count \(tracker.count)"]]
     let client = try LoopbackSocket.connected(to: port)
     let accepted = try server.accept()
-    #expect(try step() == ["client new ESTABLISHED", "server new ESTABLISHED"])
+    steps.append(try step())
     client.shutdownWrite()
-    let half = try until { $0.contains("server ESTABLISHED → CLOSE_WAIT") && $0.contains { $0.hasSuffix("→ FIN_WAIT2") } }
-    #expect(half.contains("server ESTABLISHED → CLOSE_WAIT"), "\(half)")
-    #expect(
-      half.contains("client ESTABLISHED → FIN_WAIT2")
-        || half.contains("client ESTABLISHED → FIN_WAIT1") && half.contains("client FIN_WAIT1 → FIN_WAIT2"), "\(half)")
+    steps.append(
+      try until {
+        $0.contains("server ESTABLISHED → CLOSE_WAIT")
+          && $0.contains { $0.hasSuffix("→ FIN_WAIT2") }
+      })
     accepted.close()
     client.close()
-    let end = try until { $0.contains { $0.hasPrefix("server gone") } && $0.contains { $0.hasSuffix("TIME_WAIT") } }
-    #expect(end.contains("server gone LAST_ACK") || end.contains("server gone CLOSE_WAIT"), "\(end)")
-    if source == "netlink" {
-      #expect(end.contains("client FIN_WAIT2 → TIME_WAIT"), "\(end)")
-    } else {
-      #expect(end.contains("client gone FIN_WAIT2") && end.contains("client new TIME_WAIT"), "\(end)")
-    }
-    #expect(tracker.count == 2)  // the listener and the TIME_WAIT socket
+    steps.append(
+      try until {
+        $0.contains { $0.hasPrefix("server gone") } && $0.contains { $0.hasSuffix("TIME_WAIT") }
+      })
+    steps.append(["count \(tracker.count)"])
+    return steps
   }
 }

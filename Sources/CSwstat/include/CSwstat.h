@@ -123,9 +123,13 @@ int swstat_proc_scan(int fd, uint8_t family, uint8_t protocol, swstat_sock_fn _N
 /// Returns the descriptor or a negative errno. The caller closes it.
 int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf);
 
-/// Reads every destroy notification waiting on `fd` (until EAGAIN) and hands each socket to
-/// `fn` (its state is the one it had when destroyed). Returns the number delivered, or a
-/// negative errno: -ENOBUFS when notifications were lost because the buffer overflowed.
+/// The most datagrams `swstat_diag_destroy_read` reads in one call.
+#define SWSTAT_DESTROY_READ_MAX 64
+
+/// Reads the destroy notifications waiting on `fd` (until EAGAIN, or SWSTAT_DESTROY_READ_MAX
+/// datagrams: poll again for the rest) and hands each socket to `fn` (its state is the one it
+/// had when destroyed). Returns the number delivered, or a negative errno: -ENOBUFS when
+/// notifications were lost because the buffer overflowed.
 int swstat_diag_destroy_read(int fd, swstat_sock_fn _Nonnull fn, void *_Nullable ctx);
 
 /// One UNIX domain socket from unix_diag, flattened for Swift; valid only during the callback.
