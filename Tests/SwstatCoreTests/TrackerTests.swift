@@ -138,6 +138,41 @@ struct TrackerTests {
     #expect(second.isEmpty, "\(second)")
   }
 
+  /// A flood of notifications is read in bounded batches (64 datagrams, one notification
+  /// each), so the live loop gets its ticks and signals between them; the rest stays queued for
+  /// the next read, none lost.
+  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
+  func notificationsAreReadInBatches() throws {
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let (batches, total) = try ns.perform {
+      let monitor = try DestroyMonitor(tcp: true, udp: false)
+      let server = try LoopbackSocket.listener()
+      let port = server.port
+      for _ in 0..<300 {
+        let client = try LoopbackSocket.connected(to: port)
+        let accepted = try server.accept()
+        client.close()
+        accepted.close()
+      }
+      server.close()
+      usleep(200_000)
+      var batches: [Int] = []
+      for _ in 0..<100 {
+        var n = 0
+        var p = pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0)
+        if poll(&p, 1, 200) <= 0 { break }
+        _ = try monitor.drain(Self.query) { _ in n += 1 }
+        batches.append(n)
+      }
+      return (batches, batches.reduce(0, +))
+    }
+    // 600 connection ends and the listener; the clients' TIME_WAIT sockets expire much later.
+    #expect(total >= 601, "\(batches)")
+    #expect(batches.allSatisfy { $0 <= 64 }, "\(batches)")
+    #expect(batches.count >= 10, "\(batches)")
+  }
+
   /// A connection opened and closed between two dumps is reported, once per end, as brief;
   /// the client end, in TIME_WAIT at the next dump, is a new socket there.
   @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
