@@ -199,14 +199,8 @@ struct LiveTests {
   func liveModesStayUnderHalfACore(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let table = try Background([
-      "ip", "netns", "exec", ns.name, "python3",
-      packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/bigtable.py").path,
-      "--pairs", "10000", "--hold", "60",
-    ])
+    let (table, _) = try holdBigTable(in: ns, pairs: 10_000, seconds: 60)
     defer { table.stop(SIGTERM) }
-    for _ in 0..<300 where !table.output.contains("ready") { usleep(100_000) }
-    try #require(table.output.contains("ready"), "\(table.output)")
     let live = try Background(
       ["ip", "netns", "exec", ns.name, swstatPath] + mode + ["--interval", "0.01"])
     usleep(500_000)

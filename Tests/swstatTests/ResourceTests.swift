@@ -33,6 +33,29 @@ func peakResident(_ command: [String], in ns: NetworkNamespace? = nil) throws ->
   return (f[2], f[0], f[1])
 }
 
+/// A table of `pairs` established loopback connections (two sockets each) held inside `ns` by
+/// Fixtures/bigtable.py for at most `seconds`; returns the holder, to stop with SIGTERM, and the
+/// sockets it reports (its listeners included).
+func holdBigTable(in ns: NetworkNamespace, pairs: Int, seconds: Int) throws -> (Background, Int) {
+  let table = try Background([
+    "ip", "netns", "exec", ns.name, "python3",
+    packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/bigtable.py").path,
+    "--pairs", String(pairs), "--hold", String(seconds),
+  ])
+  var ready = 0
+  for _ in 0..<600 where ready == 0 {
+    usleep(100_000)
+    if table.output.contains("failed") { break }
+    let line = table.output.split(separator: "\n").first { $0.hasPrefix("ready ") }
+    ready = line.flatMap { Int($0.dropFirst(6)) } ?? 0
+  }
+  guard ready >= 2 * pairs else {
+    table.stop(SIGTERM)
+    throw TestFailure("bigtable.py: \(table.output)")
+  }
+  return (table, ready)
+}
+
 struct TestFailure: Error, CustomStringConvertible {
   var description: String
   init(_ d: String) { description = d }
@@ -91,22 +114,8 @@ struct TestFailure: Error, CustomStringConvertible {
     ]
     var before: [[String]: Int] = [:]
     for flags in flagSets { before[flags] = try peakResident([swstatPath] + flags, in: ns).kib }
-    let table = try Background([
-      "ip", "netns", "exec", ns.name, "python3",
-      packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/bigtable.py").path,
-      "--pairs", String(Self.bigTable / 2), "--hold", "120",
-    ])
+    let (table, ready) = try holdBigTable(in: ns, pairs: Self.bigTable / 2, seconds: 120)
     defer { table.stop(SIGTERM) }
-    var ready = 0
-    for _ in 0..<600 where ready == 0 {
-      usleep(100_000)
-      if table.output.contains("failed") { break }
-      ready =
-        table.output.split(separator: "\n").first { $0.hasPrefix("ready ") }.flatMap {
-          Int($0.dropFirst(6))
-        } ?? 0
-    }
-    try #require(ready >= Self.bigTable, "\(table.output)")
     for flags in flagSets {
       let r = try peakResident([swstatPath] + flags, in: ns)
       let base = before[flags] ?? 0
