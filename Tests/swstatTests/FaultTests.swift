@@ -539,7 +539,10 @@ struct FaultTests {
 
   /// 10k+ loopback connections opened and closed per second while swstat dumps: every run
   /// succeeds, lists no connection twice, and lists every long-lived socket (listeners and held
-  /// connections) — from netlink, from /proc, and with -p.
+  /// connections) from netlink, with and without -p. From /proc no reader can promise the
+  /// last: the kernel resumes each page-sized read at a position in a hash bucket, and when
+  /// sockets before it close in between, the next one is skipped (netstat reads the same
+  /// files). There a rare miss is allowed, at most 1 % of the long-lived sockets a listing.
   @Test func connectionChurnDuringDumps() throws {
     let seconds = FaultHelpers.churnSeconds
     let load = try LoadGenerator(pairs: 400, churnSeconds: seconds)
@@ -559,6 +562,7 @@ struct FaultTests {
     let ours = ([load.v4Port, load.v6Port] + load.churnPorts).map { ":\($0)" }
     let variants = [["-tan"], ["-tan", "--source", "proc"], ["-tanp"], ["-tanW"]]
     var runs = 0
+    var procMissed = 0
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline && runs < 200 {
       let args = variants[runs % variants.count]
@@ -580,12 +584,20 @@ struct FaultTests {
       let twice = connections.filter { $0.value > 1 }.keys.sorted()
       #expect(twice.isEmpty, "\(args): listed twice: \(twice.prefix(5))")
       let missing = expected.subtracting(listed).sorted()
-      #expect(missing.isEmpty, "\(args): missing \(missing.count): \(missing.prefix(5))")
+      if args.contains("proc") {
+        procMissed += missing.count
+        #expect(
+          missing.count <= expected.count / 100,
+          "\(args): missing \(missing.count): \(missing.prefix(5))")
+      } else {
+        #expect(missing.isEmpty, "\(args): missing \(missing.count): \(missing.prefix(5))")
+      }
     }
     let (made, took) = load.waitForChurn()
     let rate = took > 0 ? Double(made) / took : 0
     print(
-      "connectionChurnDuringDumps: \(made) connections in \(took) s (\(Int(rate))/s), \(runs) listings"
+      "connectionChurnDuringDumps: \(made) connections in \(took) s (\(Int(rate))/s), \(runs) listings,"
+        + " \(procMissed) long-lived sockets missed by /proc listings"
     )
     // The churn is the test's premise. The long run (SWSTAT_FAULT_SECONDS, an otherwise idle
     // machine) must reach 10k/s; beside the rest of the suite on two cores a lower rate still
