@@ -240,9 +240,7 @@ typedef struct {
     unsigned next, filled, since_read;
 } recent_filter;
 
-// The socket's inode; TIME_WAIT and request sockets have none, so their addresses and ports
-// (FNV-1a), with the top bit set to keep them apart from inode numbers.
-static uint64_t recent_identity(const swstat_sock *s) {
+uint64_t swstat_proc_identity(const swstat_sock *s) {
     if (s->inode != 0) return s->inode;
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < 16; i++) h = (h ^ s->local_addr[i]) * 0x100000001b3ull;
@@ -255,7 +253,7 @@ static uint64_t recent_identity(const swstat_sock *s) {
 // Stands in for the caller's callback: drops a repeat, passes everything else on.
 static int recent_deliver(const swstat_sock *s, void *ctx) {
     recent_filter *r = ctx;
-    uint64_t id = recent_identity(s);
+    uint64_t id = swstat_proc_identity(s);
     if (r->since_read < RECENT_WINDOW) {
         r->since_read++;
         for (unsigned i = 0; i < r->filled; i++)

@@ -45,12 +45,7 @@ public struct ExtraInetSource: Sendable {
     _ table: ExtraInetTable, scope: ListeningScope, _ body: (borrowing SocketRecord) throws -> Void
   ) throws {
     let path = root + "/net/" + table.procName
-    let fd: FileDescriptor
-    do {
-      fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
-    } catch {
-      throw SocketSourceError.unavailable(source: path, errno: (error as? Errno) ?? .ioError)
-    }
+    let fd = try openProcFile(path)
     defer { try? fd.close() }
     let query = SocketQuery(scope: scope)
     let (rc, error, delivered, line, reason) = UnixShim.procScan(fd: fd, family: table.family) {

@@ -25,16 +25,15 @@ public struct ProcNetSource: SocketSource {
     let path = path(of: table)
     let fd: FileDescriptor
     do {
-      fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+      fd = try openProcFile(path)
     } catch {
-      let errno = (error as? Errno) ?? .ioError
-      if errno == .noSuchFileOrDirectory && table.family == .inet6
-        && access(self.path(of: SocketTable(family: .inet, transport: table.transport)), F_OK)
-          == 0
+      if case .unavailable(_, let errno) = error, errno == .noSuchFileOrDirectory,
+        table.family == .inet6,
+        access(self.path(of: SocketTable(family: .inet, transport: table.transport)), F_OK) == 0
       {
         return
       }
-      throw SocketSourceError.unavailable(source: path, errno: errno)
+      throw error
     }
     defer { try? fd.close() }
     let (rc, sink, line, reason) = Shim.procScan(fd: fd, table, query, body)

@@ -19,3 +19,13 @@ public enum SocketSourceError: Error, Equatable, CustomStringConvertible {
     }
   }
 }
+
+/// Opens a /proc table (or a file of a captured tree) for reading, or throws `.unavailable`
+/// naming it.
+func openProcFile(_ path: String) throws(SocketSourceError) -> FileDescriptor {
+  do {
+    return try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+  } catch {
+    throw .unavailable(source: path, errno: (error as? Errno) ?? .ioError)
+  }
+}

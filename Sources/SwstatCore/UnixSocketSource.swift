@@ -110,12 +110,7 @@ public enum UnixSocketSource: Sendable {
 /// Reads a whole file, looping until read() returns 0 (seq_file hands out one page per read).
 /// Throws `.unavailable` when it cannot be opened.
 func readWholeFile(_ path: String) throws -> [UInt8] {
-  let fd: FileDescriptor
-  do {
-    fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
-  } catch {
-    throw SocketSourceError.unavailable(source: path, errno: (error as? Errno) ?? .ioError)
-  }
+  let fd = try openProcFile(path)
   defer { try? fd.close() }
   var all: [UInt8] = []
   var chunk = [UInt8](repeating: 0, count: 65536)

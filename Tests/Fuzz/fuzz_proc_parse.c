@@ -36,16 +36,6 @@ typedef struct {
     uint64_t kept_calls, kept_hash;
 } tally;
 
-static uint64_t identity(const swstat_sock *s) {
-    if (s->inode != 0) return s->inode;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < 16; i++) h = (h ^ s->local_addr[i]) * 0x100000001b3ull;
-    for (int i = 0; i < 16; i++) h = (h ^ s->remote_addr[i]) * 0x100000001b3ull;
-    h = (h ^ s->local_port) * 0x100000001b3ull;
-    h = (h ^ s->remote_port) * 0x100000001b3ull;
-    return h | 1ull << 63;
-}
-
 static uint64_t fnv(uint64_t h, const swstat_sock *s) {
     const uint8_t *p = (const uint8_t *)s;
     for (size_t i = 0; i < sizeof(*s); i++) h = (h ^ p[i]) * 0x100000001b3ull;
@@ -54,7 +44,7 @@ static uint64_t fnv(uint64_t h, const swstat_sock *s) {
 
 static int on_sock(const swstat_sock *s, void *ctx) {
     tally *t = ctx;
-    uint64_t id = identity(s);
+    uint64_t id = swstat_proc_identity(s);
     int repeat = 0;
     if (t->calls < WINDOW)
         for (unsigned i = 0; i < t->filled; i++) repeat |= t->ids[i] == id;

@@ -110,6 +110,11 @@ int swstat_proc_parse(const char *_Nonnull buf, size_t len, uint8_t family, uint
                       uint64_t first_line, swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
                       swstat_proc_error *_Nonnull err);
 
+/// The identity `swstat_proc_scan` drops repeated rows by: the socket's inode, or — TIME_WAIT
+/// and request sockets have none — an FNV-1a hash of its addresses and ports with the top bit
+/// set, to keep it apart from inode numbers.
+uint64_t swstat_proc_identity(const swstat_sock *_Nonnull s);
+
 /// Reads an open /proc/net table from `fd` to end of file (seq_file hands out about one page per
 /// read(), so a single read is never enough) and parses each complete line as it arrives; nothing
 /// of the table is held beyond one buffer. Returns as `swstat_proc_parse`, or a negative errno
