@@ -191,7 +191,7 @@ public struct SocketTracker: Sendable {
   /// A socket's identity in 8 bytes when it has one: its cookie, or — from /proc — its inode
   /// (unique among live sockets, and part of its key anyway), tagged by the top bit (cookies
   /// count up from 1 and never reach it). TIME_WAIT sockets from /proc have neither.
-  private static func compactID(_ r: borrowing SocketRecord) -> UInt64? {
+  public static func compactID(_ r: borrowing SocketRecord) -> UInt64? {
     r.cookie != 0 ? r.cookie : r.inode != 0 ? r.inode | 1 << 63 : nil
   }
 

@@ -38,15 +38,16 @@ extension Listing {
 /// Each socket holds an index into this tick's distinct labels (a few hundred programs, not a
 /// label per socket), by the tracker's compact identity where it has one.
 struct OwnerMemory {
-  private var byCookie: [UInt64: Int32] = [:]
+  /// By the tracker's identity: its compact one where it has one, else its key.
+  private var byID: [UInt64: Int32] = [:]
   private var byKey: [SocketTracker.Key: Int32] = [:]
   private var labels: [[UInt8]] = []
 
   /// Remembers the owners of this tick's sockets, forgetting sockets no longer there and the
   /// labels no socket has any more.
   mutating func update(_ records: [SocketRecord], _ owners: ProcessOwners) {
-    var nextCookie: [UInt64: Int32] = [:]
-    nextCookie.reserveCapacity(byCookie.count)
+    var nextID: [UInt64: Int32] = [:]
+    nextID.reserveCapacity(byID.count)
     var nextKey: [SocketTracker.Key: Int32] = [:]
     var nextLabels: [[UInt8]] = []
     var interned: [[UInt8]: Int32] = [:]
@@ -61,13 +62,13 @@ struct OwnerMemory {
         nextLabels.append(label)
         interned[label] = index
       }
-      if r.cookie != 0 {
-        nextCookie[r.cookie] = index
+      if let id = SocketTracker.compactID(r) {
+        nextID[id] = index
       } else {
         nextKey[SocketTracker.Key(r)] = index
       }
     }
-    byCookie = nextCookie
+    byID = nextID
     byKey = nextKey
     labels = nextLabels
   }
@@ -79,7 +80,12 @@ struct OwnerMemory {
   }
 
   private func remembered(_ r: SocketRecord) -> [UInt8]? {
-    let index = r.cookie != 0 ? byCookie[r.cookie] : byKey[SocketTracker.Key(r)]
+    let index: Int32?
+    if let id = SocketTracker.compactID(r) {
+      index = byID[id]
+    } else {
+      index = byKey[SocketTracker.Key(r)]
+    }
     return index.map { labels[Int($0)] }
   }
 }

@@ -20,12 +20,13 @@ extension Listing {
       q.transports.map { $0 == .tcp ? "tcp" : "udp" }.joined(separator: "+")
       + (q.families.count == 1 ? (q.families[0] == .inet ? " IPv4" : " IPv6") : "")
 
-    // New and gone sockets by cookie (or, from /proc, by protocol, addresses and inode):
-    // two hash operations a socket, since this runs on every socket every tick.
+    // New and gone sockets by the tracker's compact identity (the cookie, or from /proc the
+    // inode), else — a TIME_WAIT socket from /proc — a hash of its key: two hash operations a
+    // socket, since this runs on every socket every tick.
     var lastSeen = Set<UInt64>()
 
     func identity(_ r: borrowing SocketRecord) -> UInt64 {
-      if r.cookie != 0 { return r.cookie }
+      if let id = SocketTracker.compactID(r) { return id }
       var h = Hasher()
       h.combine(SocketTracker.Key(r))
       return UInt64(bitPattern: Int64(h.finalize()))
