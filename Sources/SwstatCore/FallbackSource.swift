@@ -34,3 +34,27 @@ public struct FallbackSource: SocketSource {
     }
   }
 }
+
+/// `--source`: where sockets are read from.
+public enum SourceChoice: String, CaseIterable, Sendable {
+  /// Netlink, each table falling back to /proc/net when the kernel refuses.
+  case auto
+  /// Netlink only.
+  case netlink
+  /// /proc/net only.
+  case proc
+
+  /// The source this choice names, reading /proc/net under `procRoot`; `onFallback` is told
+  /// when `auto` falls back.
+  public func source(
+    procRoot: String,
+    onFallback: @escaping @Sendable (SocketTable, SocketSourceError) -> Void = { _, _ in }
+  ) -> any SocketSource {
+    let proc = ProcNetSource(root: procRoot)
+    switch self {
+    case .netlink: return NetlinkSource()
+    case .proc: return proc
+    case .auto: return FallbackSource(fallback: proc, onFallback: onFallback)
+    }
+  }
+}

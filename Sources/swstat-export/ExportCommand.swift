@@ -1,10 +1,8 @@
 import ArgumentParser
 import SwstatCore
 
-/// Where sockets are read from (as `swstat --source`).
-enum SourceChoice: String, ExpressibleByArgument, CaseIterable {
-  case auto, netlink, proc
-}
+/// `--source auto|netlink|proc`.
+extension SourceChoice: ExpressibleByArgument {}
 
 /// `swstat export`: the flags. Parsing and usage errors are ArgumentParser's (exit 64); runtime
 /// failures, a bad `--listen` address among them, are one `swstat: ` line and exit 1.
@@ -84,14 +82,8 @@ struct ExportCommand: ParsableCommand {
 
   /// What each scrape collects, from these flags.
   var collector: Collector {
-    let proc = ProcNetSource(root: procRoot)
-    let source: any SocketSource =
-      switch self.source {
-      case .netlink: NetlinkSource()
-      case .proc: proc
-      case .auto: FallbackSource(fallback: proc)
-      }
-    return Collector(
-      source: source, procRoot: procRoot, byPort: byPort ? maxPorts : nil, programs: programs)
+    Collector(
+      source: source.source(procRoot: procRoot), procRoot: procRoot,
+      byPort: byPort ? maxPorts : nil, programs: programs)
   }
 }

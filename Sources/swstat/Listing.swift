@@ -34,17 +34,11 @@ struct Listing {
   }
 
   var source: any SocketSource {
-    let proc = ProcNetSource(root: options.netRoot ?? options.procRoot)
-    switch options.source {
-    case .netlink: return NetlinkSource()
-    case .proc: return proc
-    case .auto:
-      let verbose = options.verbose
-      return FallbackSource(fallback: proc) { table, reason in
-        if verbose {
-          writeStderr(
-            "swstat: netlink unavailable for \(table.procName) (\(reason)); reading /proc/net\n")
-        }
+    let verbose = options.verbose
+    return options.source.source(procRoot: options.netRoot ?? options.procRoot) { table, reason in
+      if verbose {
+        writeStderr(
+          "swstat: netlink unavailable for \(table.procName) (\(reason)); reading /proc/net\n")
       }
     }
   }

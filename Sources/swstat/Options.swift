@@ -2,10 +2,8 @@ import ArgumentParser
 import SwstatCore
 import SwstatRender
 
-/// Where sockets are read from.
-enum SourceChoice: String, ExpressibleByArgument, CaseIterable {
-  case auto, netlink, proc
-}
+/// `--source auto|netlink|proc`.
+extension SourceChoice: ExpressibleByArgument {}
 
 /// The flags netstat users know, with netstat's meaning; they combine in one group (`-tanp`).
 struct ListingOptions: ParsableArguments {
