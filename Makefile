@@ -7,9 +7,10 @@ SWIFT   ?= swift
 # Release builds link the Swift runtime statically: start-up is most of a small listing.
 RELEASE_FLAGS = -c release --static-swift-stdlib
 # prometheus (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics
-# parser) are for the exporter's tests only.
+# parser) are for the exporter's tests only. libcurl4-openssl-dev: swstat-export's static
+# Swift runtime carries FoundationNetworking (FlyingFox imports it), which links -lcurl.
 DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq \
-                prometheus python3-prometheus-client
+                prometheus python3-prometheus-client libcurl4-openssl-dev
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 
@@ -38,7 +39,9 @@ build: deps
 run: build
 	"$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" -tanp
 
-test: deps fuzz-smoke
+# The release binaries first: `make run` and `make install` build them, and only a release
+# build links the static Swift runtime.
+test: deps build fuzz-smoke
 	$(SWIFT) test
 
 lint:
