@@ -142,25 +142,38 @@ public struct ProcessOwners: Sendable {
     }
   }
 
-  /// Reads argv[0] from /proc/[pid]/cmdline (511 bytes at most, as netstat); keeps its basename
-  /// when it starts with '/', and builds the label `pid/name` cut to 19 bytes.
+  /// Reads argv[0] from /proc/[pid]/cmdline whole (up to the kernel's 128 KiB limit on one
+  /// argument), so `--program` can match any name; keeps its basename when it starts with '/'.
+  /// The label `pid/name` is netstat's: built from the first 511 bytes as netstat reads them,
+  /// cut to 19 bytes. A cmdline that is not a regular file (a FIFO in a `--proc-root` tree) is
+  /// not read.
   mutating func readProgram(pid: Int32, procRoot: String) {
-    var buf = [UInt8](repeating: 0, count: 512)
-    let fd = open("\(procRoot)/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
-    var n = 0
-    if fd >= 0 {
-      n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 511) }
-      close(fd)
+    var argv0: [UInt8] = []
+    if let fd = try? openProcFile("\(procRoot)/\(pid)/cmdline") {
+      var chunk = [UInt8](repeating: 0, count: 4096)
+      while argv0.count < 128 * 1024 {
+        let n = chunk.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        if let nul = chunk[..<n].firstIndex(of: 0) {
+          argv0.append(contentsOf: chunk[..<nul])
+          break
+        }
+        argv0.append(contentsOf: chunk[..<n])
+      }
+      try? fd.close()
     }
-    if n < 0 { n = 0 }
-    var argv0 = Array(buf[..<n].prefix { $0 != 0 })
+    var netstatName = Array(argv0.prefix(511))
+    if netstatName.first == 0x2f, let slash = netstatName.lastIndex(of: 0x2f) {
+      netstatName = Array(netstatName[(slash + 1)...])
+    }
     if argv0.first == 0x2f, let slash = argv0.lastIndex(of: 0x2f) {
       argv0 = Array(argv0[(slash + 1)...])
     }
     programs[pid] = argv0
     var label = Array(String(pid).utf8)
     label.append(0x2f)
-    label.append(contentsOf: argv0)
+    label.append(contentsOf: netstatName)
     labels[pid] = Array(label.prefix(19))
   }
 

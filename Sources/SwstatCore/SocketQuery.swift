@@ -79,7 +79,12 @@ public struct SocketQuery: Sendable {
     case .listening: if !record.isListening { return false }
     case .connected: if record.isListening { return false }
     }
-    if record.transport == .tcp && !tcpStates.contains(code: record.stateCode) { return false }
+    // A number the kernel has no state for (a /proc row with st 00 or FF) is listed, as
+    // netstat lists it; only the known states are subject to the mask.
+    let code = record.stateCode
+    if record.transport == .tcp && code >= 1 && code <= 13 && !tcpStates.contains(code: code) {
+      return false
+    }
     return filter.matches(record)
   }
 }

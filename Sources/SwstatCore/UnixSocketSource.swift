@@ -3,42 +3,131 @@ import SystemPackage
 
 /// Where UNIX domain sockets are read from.
 ///
-/// netstat's table needs /proc/net/unix: unix_diag reports neither the reference count (the
-/// RefCnt column) nor sockets without an inode (the server end of a connection still in the
-/// accept queue, which netstat lists as CONNECTING with I-Node 0), so `proc` is what the table
-/// uses unless `--source netlink` asks for unix_diag; unix_diag adds peers, queue lengths and
-/// uids, which JSON shows.
+/// Socket names are chosen by whoever binds the socket, any local user, and /proc/net/unix
+/// prints them raw: a name holding a line break splits its line there, and the rest of the name
+/// can even read as a line of its own. unix_diag hands each name over whole, so `auto` takes
+/// the sockets and their names from unix_diag and reads /proc/net/unix only for what unix_diag
+/// lacks — the reference count (netstat's RefCnt column), the St and Flags columns as netstat
+/// prints them, and the server ends of connections still in an accept queue (inode 0, which
+/// unix_diag skips) — skipping exactly the lines that a known name's line breaks make.
 public enum UnixSocketSource: Sendable {
-  /// /proc/net/unix under a proc root ("/proc", "/proc/thread-self", a captured tree).
+  /// unix_diag for sockets and names, /proc/net/unix under `root` for the rest; /proc/net/unix
+  /// alone when netlink is unavailable.
+  case auto(root: String)
+  /// /proc/net/unix alone under a proc root ("/proc", "/proc/thread-self", a captured tree).
   case proc(root: String)
-  /// sock_diag's unix_diag, in the calling thread's network namespace.
+  /// sock_diag's unix_diag alone, in the calling thread's network namespace.
   case netlink
 
   /// A short name for messages.
   public var name: String {
     switch self {
-    case .proc(let root): root + "/net/unix"
+    case .auto(let root), .proc(let root): root + "/net/unix"
     case .netlink: "netlink"
     }
   }
 
-  /// Streams every socket (netstat's -l/-a split is the caller's) to `body`.
-  public func forEachSocket(_ body: (UnixSocketRecord) throws -> Void) throws {
+  /// What a read met that did not stop it.
+  public struct Report: Sendable, Equatable {
+    /// The /proc/net/unix lines (1-based) that were not a socket and no known name explains:
+    /// netstat's "got bogus unix line". Skipped; the rest is listed.
+    public var skippedLines: [Int] = []
+    /// The file those lines are in.
+    public var path: String = ""
+  }
+
+  /// Streams every socket (netstat's -l/-a split is the caller's) to `body`, in /proc/net/unix's
+  /// order where it is read. Returns what was skipped.
+  @discardableResult
+  public func forEachSocket(_ body: (UnixSocketRecord) throws -> Void) throws -> Report {
     switch self {
     case .proc(let root):
       let path = root + "/net/unix"
-      let bytes = try readWholeFile(path)
-      try Self.parse(bytes, path: path, body)
+      return try Self.parse(readWholeFile(path), path: path, body)
     case .netlink:
       try UnixShim.dump(body)
+      return Report()
+    case .auto(let root):
+      let path = root + "/net/unix"
+      var diag: [UnixSocketRecord] = []
+      do {
+        try UnixShim.dump { diag.append($0) }
+      } catch SocketSourceError.unavailable {
+        return try Self.parse(readWholeFile(path), path: path, body)
+      }
+      let text: [UInt8]
+      do {
+        text = try readWholeFile(path)
+      } catch SocketSourceError.unavailable {
+        // No /proc/net/unix (a captured tree without it): unix_diag's view, RefCnt unknown.
+        for r in diag { try body(r) }
+        return Report()
+      }
+      return try Self.merge(diag, procText: text, path: path, body)
     }
   }
 
+  /// unix_diag's sockets in /proc/net/unix's order, with its RefCnt, St and Flags, plus its
+  /// sockets without an inode; the lines a name's line breaks make are skipped. Sockets made
+  /// between the dump and the read are listed from /proc alone; those gone meanwhile are not
+  /// listed.
+  static func merge(
+    _ diag: [UnixSocketRecord], procText: [UInt8], path: String,
+    _ body: (UnixSocketRecord) throws -> Void
+  ) throws -> Report {
+    var byInode: [UInt64: Int] = [:]
+    byInode.reserveCapacity(diag.count)
+    for (i, r) in diag.enumerated() where r.inode != 0 { byInode[r.inode] = i }
+    var report = Report(path: path)
+    var skip = 0
+    try scan(procText) { line, parsed in
+      if skip > 0 {
+        skip -= 1
+        return
+      }
+      guard var proc = parsed else {
+        report.skippedLines.append(line)
+        return
+      }
+      guard proc.inode != 0, let i = byInode[proc.inode] else {
+        // No inode (in an accept queue), or made after the dump: /proc's line is all there is.
+        // Its name may hold line breaks too; what follows is then skipped as bogus.
+        try body(proc)
+        return
+      }
+      let whole = diag[i]
+      // The kernel printed this name raw: each line break in it began another line.
+      skip = whole.path.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) }
+      proc.path = whole.path
+      proc.peerInode = whole.peerInode
+      proc.receiveQueue = whole.receiveQueue
+      proc.sendQueue = whole.sendQueue
+      proc.uid = whole.uid
+      try body(proc)
+    }
+    return report
+  }
+
   /// Parses /proc/net/unix text: a header, then `Num: RefCount Protocol Flags Type St Inode
-  /// [Path]` per line, read as netstat's `sscanf("%p: %lX %lX %lX %X %X %lu %s")` reads it (the
-  /// path stops at the first blank, as `%s` does).
+  /// [Path]` per line. The path is the rest of the line after the inode and one space, blanks
+  /// included. A line that is not a socket (the tail of a name holding a line break, which the
+  /// kernel prints raw) is skipped and reported, as netstat skips it with a warning; the rest is
+  /// listed.
+  @discardableResult
   public static func parse(
     _ text: [UInt8], path: String = "<memory>", _ body: (UnixSocketRecord) throws -> Void
+  ) throws -> Report {
+    var report = Report(path: path)
+    try scan(text) { line, parsed in
+      if let parsed { try body(parsed) } else { report.skippedLines.append(line) }
+    }
+    return report
+  }
+
+  /// Calls `each` for every line after the header that is not blank, with its 1-based number
+  /// and the socket it holds, or nil when it holds none.
+  private static func scan(
+    _ text: [UInt8], _ each: (Int, UnixSocketRecord?) throws -> Void
   ) throws {
     var lineNumber = 0
     var start = 0
@@ -50,32 +139,38 @@ public enum UnixSocketSource: Sendable {
       start = end + 1
       if lineNumber == 1 { continue }  // "Num       RefCount Protocol Flags    Type St Inode Path"
       if line.allSatisfy({ isBlank($0) }) { continue }
-      var fields: [ArraySlice<UInt8>] = []
-      var i = line.startIndex
-      while i < line.endIndex && fields.count < 8 {
-        while i < line.endIndex && isBlank(line[i]) { i += 1 }
-        if i == line.endIndex { break }
-        var j = i
-        while j < line.endIndex && !isBlank(line[j]) { j += 1 }
-        fields.append(line[i..<j])
-        i = j
-      }
-      guard fields.count >= 7, fields[0].last == 0x3a,
-        let refs = hex(fields[1]), let proto = hex(fields[2]), let flags = hex(fields[3]),
-        let type = hex(fields[4]), let state = hex(fields[5]), let inode = decimal(fields[6])
-      else {
-        throw SocketSourceError.malformed(
-          path: path, line: lineNumber,
-          reason: "expected Num: RefCount Protocol Flags Type St Inode")
-      }
-      try body(
-        UnixSocketRecord(
-          type: UInt8(truncatingIfNeeded: type), socketState: UInt8(truncatingIfNeeded: state),
-          flags: UInt32(truncatingIfNeeded: flags),
-          protocolNumber: UInt32(truncatingIfNeeded: proto),
-          referenceCount: UInt32(truncatingIfNeeded: refs), inode: inode,
-          path: fields.count > 7 ? Array(fields[7]) : []))
+      try each(lineNumber, record(line))
     }
+  }
+
+  /// One line as the kernel writes it (`unix_seq_show`: `"%pK: %08X %08X %08X %04X %02X %5lu"`,
+  /// then a space and the name when there is one), or nil.
+  private static func record(_ line: ArraySlice<UInt8>) -> UnixSocketRecord? {
+    var fields: [ArraySlice<UInt8>] = []
+    var i = line.startIndex
+    while i < line.endIndex && fields.count < 7 {
+      while i < line.endIndex && line[i] == 0x20 { i += 1 }
+      if i == line.endIndex { break }
+      var j = i
+      while j < line.endIndex && !isBlank(line[j]) { j += 1 }
+      fields.append(line[i..<j])
+      i = j
+    }
+    guard fields.count == 7, fields[0].count >= 2, fields[0].last == 0x3a,
+      hex(fields[0].dropLast()) != nil,
+      let refs = hex(fields[1]), let proto = hex(fields[2]), let flags = hex(fields[3]),
+      let type = hex(fields[4]), let state = hex(fields[5]), let inode = decimal(fields[6])
+    else { return nil }
+    // After the inode: the end of the line, or one space and the name (which may hold blanks).
+    var name: [UInt8] = []
+    if i < line.endIndex {
+      guard line[i] == 0x20 else { return nil }
+      name = Array(line[(i + 1)...])
+    }
+    return UnixSocketRecord(
+      type: UInt8(truncatingIfNeeded: type), socketState: UInt8(truncatingIfNeeded: state),
+      flags: UInt32(truncatingIfNeeded: flags), protocolNumber: UInt32(truncatingIfNeeded: proto),
+      referenceCount: UInt32(truncatingIfNeeded: refs), inode: inode, path: name)
   }
 
   private static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0d) }
@@ -108,8 +203,8 @@ public enum UnixSocketSource: Sendable {
 }
 
 /// Reads a whole file, looping until read() returns 0 (seq_file hands out one page per read).
-/// Throws `.unavailable` when it cannot be opened.
-func readWholeFile(_ path: String) throws -> [UInt8] {
+/// Throws `.unavailable` when it cannot be opened, `.malformed` when it is not a regular file.
+func readWholeFile(_ path: String) throws(SocketSourceError) -> [UInt8] {
   let fd = try openProcFile(path)
   defer { try? fd.close() }
   var all: [UInt8] = []
@@ -119,7 +214,8 @@ func readWholeFile(_ path: String) throws -> [UInt8] {
     do {
       n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
     } catch {
-      throw SocketSourceError.failed(source: path, errno: (error as? Errno) ?? .ioError)
+      if (error as? Errno) == .interrupted { continue }
+      throw .failed(source: path, errno: (error as? Errno) ?? .ioError)
     }
     if n == 0 { break }
     all.append(contentsOf: chunk[..<n])

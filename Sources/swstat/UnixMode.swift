@@ -6,7 +6,12 @@ extension Listing {
   /// /proc/net/unix for the table: only it has netstat's RefCnt column and the sockets still
   /// in an accept queue (see `UnixSocketSource`); `--source netlink` reads unix_diag instead.
   var unixSource: UnixSocketSource {
-    options.source == .netlink ? .netlink : .proc(root: options.netRoot ?? options.procRoot)
+    let root = options.netRoot ?? options.procRoot
+    switch options.source {
+    case .netlink: return .netlink
+    case .proc: return .proc(root: root)
+    case .auto: return .auto(root: root)
+    }
   }
 
   func writeUnixHeader(_ pass: TablePass) {

@@ -1,5 +1,5 @@
 import Foundation
-import SwstatCore
+@testable import SwstatCore
 import Testing
 
 /// The /proc/net/unix parser, the raw/udplite scan and the statistics parsers on fixed text.
@@ -18,20 +18,53 @@ import Testing
     try UnixSocketSource.parse(Array(Self.unixText.utf8)) { records.append($0) }
     #expect(records.count == 4)
     #expect(records[0].isListening && records[0].referenceCount == 2 && records[0].type == 1)
-    #expect(records[0].path == Array("/run/a".utf8))  // netstat's %s stops at the blank
+    // The whole name, blanks included (netstat's %s would stop at the blank).
+    #expect(records[0].path == Array("/run/a b.sock".utf8))
     #expect(records[1].path == Array("@abstract".utf8) && records[1].socketState == 3)
     #expect(records[2].inode == 0 && records[2].socketState == 2)
     #expect(records[3].path.isEmpty && !records[3].isListening && records[3].matches(.connected))
   }
 
-  @Test func unixMalformed() {
-    let text = Array((Self.unixText + "junk\n").utf8)
-    #expect(
-      throws: SocketSourceError.malformed(
-        path: "<memory>", line: 6, reason: "expected Num: RefCount Protocol Flags Type St Inode")
-    ) {
-      try UnixSocketSource.parse(text) { _ in }
+  /// A line that is not a socket (the tail of a name holding a line break) is skipped and
+  /// reported; every other socket is still listed (netstat: "warning, got bogus unix line").
+  @Test func unixBogusLineIsSkipped() throws {
+    let text = Array(
+      (Self.unixText.replacingOccurrences(of: "@abstract\n", with: "@x\ny\n") + "junk\n").utf8)
+    var records: [UnixSocketRecord] = []
+    let report = try UnixSocketSource.parse(text, path: "/proc/net/unix") { records.append($0) }
+    #expect(records.count == 4)
+    #expect(records[1].path == Array("@x".utf8))
+    #expect(report.skippedLines == [4, 7] && report.path == "/proc/net/unix")
+  }
+
+  /// With unix_diag's whole names, the lines a name's line breaks made are skipped exactly —
+  /// even one forged to read as a socket — and the name is the whole one.
+  @Test func unixMergeSkipsTheLinesANameMade() throws {
+    let forged = "00000000deadbeef: 00000002 00000000 00010000 0001 01 424242 /forged"
+    let text = """
+      Num       RefCount Protocol Flags    Type St Inode Path
+      00000000b4a53bae: 00000002 00000000 00010000 0001 01 855294 @x
+      \(forged)
+      y
+      00000000cd7acfb1: 00000003 00000000 00000000 0001 02     0 /run/x.sock
+      00000000e116d564: 00000003 00000000 00000000 0001 03 855300 /run/ok
+
+      """
+    let diag = [
+      UnixSocketRecord(
+        type: 1, socketState: 1, flags: UnixSocketRecord.acceptFlag, inode: 855294,
+        path: Array("@x\n\(forged)\ny".utf8), uid: 65534),
+      UnixSocketRecord(type: 1, socketState: 3, flags: 0, inode: 855300, path: Array("/run/ok".utf8)),
+    ]
+    var records: [UnixSocketRecord] = []
+    let report = try UnixSocketSource.merge(diag, procText: Array(text.utf8), path: "p") {
+      records.append($0)
     }
+    #expect(report.skippedLines.isEmpty)
+    #expect(records.map(\.inode) == [855294, 0, 855300])
+    #expect(records[0].path == diag[0].path && records[0].referenceCount == 2)
+    #expect(records[0].uid == 65534 && records[0].isListening)
+    #expect(records[2].referenceCount == 3)
   }
 
   /// Larger than a page, so a reader that stops at a short read would lose rows.
