@@ -6,21 +6,25 @@ MANDIR  ?= $(PREFIX)/share/man
 SWIFT   ?= swift
 # Release builds link the Swift runtime statically: start-up is most of a small listing.
 RELEASE_FLAGS = -c release --static-swift-stdlib
-# prometheus (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics
-# parser) are for the exporter's tests only. libcurl4-openssl-dev: swstat-export's static
-# Swift runtime carries FoundationNetworking (FlyingFox imports it), which links -lcurl.
-DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq \
-                prometheus python3-prometheus-client libcurl4-openssl-dev
+# What running swstat needs (`make run`), and what only the tests need on top (`make test`):
+# net-tools (netstat) and iproute2 (ss, ip netns) for parity tests in namespaces, tmux for the
+# dashboard in a real terminal, procps (pgrep), man-db (the manual's lint test), util-linux
+# (setpriv, prlimit, script), python3-jsonschema and jq for the NDJSON tests, prometheus
+# (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics parser) for
+# the exporter's.
+RUN_PACKAGES  = libmnl-dev pkg-config libcurl4-openssl-dev
+TEST_PACKAGES = net-tools iproute2 python3 python3-jsonschema jq tmux procps man-db util-linux \
+                bsdutils prometheus python3-prometheus-client
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 
-.PHONY: all deps build run test lint bench install uninstall clean fuzz fuzz-smoke sanitize
+.PHONY: all deps test-deps build run test lint bench install uninstall clean fuzz fuzz-smoke sanitize
 
 all: build
 
 # Installs the missing Debian packages with apt-get when root; otherwise names them.
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -31,6 +35,13 @@ deps:
 	    echo "swstat needs:$$missing — run 'sudo apt-get install$$missing' or 'sudo make deps'" >&2; exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(RUN_PACKAGES))
+
+test-deps: deps
+	$(call install_missing,$(TEST_PACKAGES))
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product swstat
@@ -41,7 +52,7 @@ run: build
 
 # The release binaries first: `make run` and `make install` build them, and only a release
 # build links the static Swift runtime.
-test: deps build fuzz-smoke
+test: test-deps build fuzz-smoke
 	$(SWIFT) test
 
 lint:
@@ -125,7 +136,7 @@ fuzz-smoke: deps $(FUZZ_BINS)
 # memory resident, so RSS measures ASan there, not swstat.
 SAN_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 SWSTAT_SANITIZER=address
-sanitize: deps
+sanitize: test-deps
 	$(SAN_ENV) $(SWIFT) test --no-parallel --sanitize=address -Xcc -fsanitize=undefined \
 	  -Xcc -fno-sanitize-recover=undefined --scratch-path .build-san
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --no-parallel --sanitize=thread \
@@ -145,7 +156,7 @@ BENCH_FLAGS ?=
 # The two floors are plain C built with cc, as small and quick to start as a floor should be
 # (built by SwiftPM they would carry the Swift runtime).
 BENCH_BIN = .build/bench-floors
-bench: deps
+bench: test-deps
 	for p in swstat swstat-bench; do $(SWIFT) build $(RELEASE_FLAGS) --product $$p || exit 1; done
 	mkdir -p $(BENCH_BIN)
 	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-diagdump Sources/swstat-diagdump/diagdump.c

@@ -29,10 +29,14 @@ let package = Package(
       dependencies: ["CSwstat", .product(name: "SystemPackage", package: "swift-system")],
       swiftSettings: hotPath),
     .target(name: "SwstatRender", dependencies: ["SwstatCore"], swiftSettings: hotPath),
+    // Every mode (rows, counts, checks, continuous, watch, events, namespaces, statistics) as a
+    // value built from a plan and run against an environment passed in.
+    .target(
+      name: "SwstatModes", dependencies: ["SwstatCore", "SwstatRender"], swiftSettings: hotPath),
     .executableTarget(
       name: "swstat",
       dependencies: [
-        "SwstatCore", "SwstatRender",
+        "SwstatCore", "SwstatRender", "SwstatModes",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // A non-PIE executable needs no relocation pass over its 2.4 MB of Swift metadata at

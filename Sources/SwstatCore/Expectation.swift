@@ -43,17 +43,11 @@ public struct Expectation: Equatable, Sendable, CustomStringConvertible {
     self.limit = limit
   }
 
-  private static let names: [(String, SocketState)] = [
-    ("established", .established), ("syn_sent", .synSent), ("syn_recv", .synReceived),
-    ("fin_wait1", .finWait1), ("fin_wait2", .finWait2), ("time_wait", .timeWait),
-    ("close", .close), ("close_wait", .closeWait), ("last_ack", .lastAck), ("listen", .listen),
-    ("closing", .closing),
-  ]
+  /// The names `--expect` takes: the counted states' in lower case (`time_wait`).
+  private static let names: [(String, SocketState)] = SocketState.counted.map { ($0.lowerName, $0) }
 
   /// netstat's name of a state in lower case (`time_wait`).
-  public static func name(of state: SocketState) -> String {
-    names.first { $0.1 == state }?.0 ?? "state\(state.rawValue)"
-  }
+  public static func name(of state: SocketState) -> String { state.lowerName }
 
   /// Why an expression could not be read.
   public struct ParseError: Error, Equatable, CustomStringConvertible {

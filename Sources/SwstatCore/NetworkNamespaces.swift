@@ -25,16 +25,21 @@ public struct NamespaceError: Error, CustomStringConvertible, Equatable {
   public var context: String
   /// The errno.
   public var errno: Int32
-  /// "--netns: needs root (CAP_SYS_ADMIN): Operation not permitted".
+  /// What the file is when it is not a network namespace ("a directory"), else nil.
+  public var notANamespace: String? = nil
+  /// "--netns: needs root (CAP_SYS_ADMIN): Operation not permitted", "--netns ../../etc:
+  /// not a network namespace (a directory)".
   public var description: String {
+    if let notANamespace { return "\(context): not a network namespace (\(notANamespace))" }
     let reason = String(cString: strerror(errno))
     return errno == EPERM
       ? "\(context): needs root (CAP_SYS_ADMIN): \(reason)" : "\(context): \(reason)"
   }
   /// An error from its parts.
-  public init(context: String, errno: Int32) {
+  public init(context: String, errno: Int32, notANamespace: String? = nil) {
     self.context = context
     self.errno = errno
+    self.notANamespace = notANamespace
   }
 }
 
@@ -43,6 +48,30 @@ public enum NetworkNamespaces {
   /// `ip netns` names resolve to /run/netns/NAME; anything with a '/' is a path already.
   public static func path(for nameOrPath: String) -> String {
     nameOrPath.contains("/") ? nameOrPath : "/run/netns/" + nameOrPath
+  }
+
+  /// Checks that `path` opens a network namespace, naming what it is otherwise: `--netns
+  /// ../../etc: not a network namespace (a directory)`, `--netns blue: /run/netns/blue: No such
+  /// file or directory`. `given` is the name or path as the user typed it (shown visibly by
+  /// the caller's message).
+  public static func check(_ path: String, context: String) throws(NamespaceError) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    guard fd >= 0 else { throw NamespaceError(context: context + ": " + path, errno: errno) }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw NamespaceError(context: context, errno: errno) }
+    if let kind = FileKind.nonRegular(st.st_mode) {
+      throw NamespaceError(context: context, errno: EINVAL, notANamespace: kind)
+    }
+    // A namespace file is a regular file on nsfs; NS_GET_NSTYPE says which kind it is.
+    let nsGetType = UInt(0xb703)  // _IO(0xb7, 0x3)
+    let type = ioctl(fd, nsGetType)
+    if type < 0 {
+      throw NamespaceError(context: context, errno: EINVAL, notANamespace: "a regular file")
+    }
+    if type != 0x4000_0000 {  // CLONE_NEWNET
+      throw NamespaceError(context: context, errno: EINVAL, notANamespace: "another kind of namespace")
+    }
   }
 
   /// Every distinct network namespace: those named in /run/netns and those any process is in

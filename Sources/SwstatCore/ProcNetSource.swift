@@ -36,6 +36,16 @@ public struct ProcNetSource: SocketSource {
       throw error
     }
     defer { try? fd.close() }
+    try scan(fd, path: path, table, query, body)
+  }
+
+  /// Reads one table from an open descriptor to end of file (tests hand it a pipe fed in odd
+  /// pieces, as seq_file hands out a page per read; `forEach` refuses a pipe as a path).
+  @_spi(Testing)
+  public func scan(
+    _ fd: FileDescriptor, path: String, _ table: SocketTable, _ query: SocketQuery,
+    _ body: (borrowing SocketRecord) throws -> Void
+  ) throws {
     let (rc, sink, line, reason) = Shim.procScan(fd: fd, table, query, body)
     if let error = sink.error { throw error }
     if rc >= 0 { return }

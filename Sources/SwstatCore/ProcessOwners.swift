@@ -19,7 +19,8 @@ public struct ProcessOwners: Sendable {
   private var firstOwner: [UInt64: Int32] = [:]
   /// Every (inode, owner) pair found, in walk order.
   public private(set) var owners: [(inode: UInt64, owner: Owner)] = []
-  /// pid → netstat's `PID/Program name` label (argv[0], its basename when it is a path).
+  /// pid → netstat's `PID/Program name` label (argv[0], its basename when it is a path), uncut:
+  /// the renderers cut it to its column.
   private var labels: [Int32: [UInt8]] = [:]
   /// pid → the process's argv[0] as netstat trims it (for structured output).
   private var programs: [Int32: [UInt8]] = [:]
@@ -40,7 +41,8 @@ public struct ProcessOwners: Sendable {
     return owners[Int(i)].owner
   }
 
-  /// netstat's `PID/Program name` for `inode`, at most 19 bytes, or nil when no process holds it.
+  /// netstat's `PID/Program name` for `inode`, uncut (the table cuts it to 19), or nil when no
+  /// process holds it.
   public func label(of inode: UInt64) -> [UInt8]? {
     guard let o = owner(of: inode) else { return nil }
     return labels[o.pid]
@@ -163,6 +165,13 @@ public struct ProcessOwners: Sendable {
       }
       try? fd.close()
     }
+    record(pid: pid, argv0: argv0)
+  }
+
+  /// Keeps `argv0` as `pid`'s program (its basename when it starts with '/') and builds netstat's
+  /// label from it.
+  mutating func record(pid: Int32, argv0 whole: [UInt8]) {
+    var argv0 = whole
     var netstatName = Array(argv0.prefix(511))
     if netstatName.first == 0x2f, let slash = netstatName.lastIndex(of: 0x2f) {
       netstatName = Array(netstatName[(slash + 1)...])
@@ -174,7 +183,18 @@ public struct ProcessOwners: Sendable {
     var label = Array(String(pid).utf8)
     label.append(0x2f)
     label.append(contentsOf: netstatName)
-    labels[pid] = Array(label.prefix(19))
+    labels[pid] = label
+  }
+
+  /// A map made from known owners (tests, recorded runs): each socket's holders in pid order,
+  /// each process's argv[0] as /proc/[pid]/cmdline would give it.
+  public static func known(
+    _ entries: [(inode: UInt64, pid: Int32, fd: Int32)], argv0: [Int32: [UInt8]]
+  ) -> ProcessOwners {
+    var map = ProcessOwners()
+    for (pid, name) in argv0 { map.record(pid: pid, argv0: name) }
+    for e in entries.sorted(by: { $0.pid < $1.pid }) { map.add(inode: e.inode, pid: e.pid, fd: e.fd) }
+    return map
   }
 
   /// Adds one (inode, owner) pair found by a walk; the first owner of an inode stays first.

@@ -39,8 +39,10 @@ extension SocketFilter {
     _ text: String, option: String
   ) throws(FilterParseError) -> ClosedRange<UInt16> {
     let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-    let isRange = parts.count == 2
-    guard let lo = port(parts[0]), let hi = isRange ? port(parts[1]) : lo else {
+    // "-1" is not a range with an empty start: it is a negative port.
+    let isRange = parts.count == 2 && !parts[0].isEmpty
+    guard let lo = port(parts[0]), let hi = isRange ? port(parts[1]) : lo, parts.count == 1 || isRange
+    else {
       throw FilterParseError(
         option: option,
         reason: isRange
@@ -66,8 +68,9 @@ extension StateMask {
   /// Parses a comma-separated list of states and groups, case-insensitively; `-` and `_` are
   /// ignored, so netstat's `TIME_WAIT` and ss's `time-wait` both parse.
   ///
-  /// States: established, syn_sent, syn_recv (also syn-rcv), fin_wait1, fin_wait2, time_wait,
-  /// close (also closed, unconnected), close_wait, last_ack, listen (also listening), closing.
+  /// States: established, syn_sent, syn_recv (also syn-rcv, new_syn_recv), fin_wait1, fin_wait2,
+  /// time_wait, close (also closed, unconnected), close_wait, last_ack, listen (also listening),
+  /// closing.
   /// Groups, as ss(8) defines them: `all`; `connected` (all but listen and close);
   /// `synchronized` (connected but syn_sent); `bucket` (syn_recv, time_wait); `big` (all but
   /// syn_recv and time_wait). `closing` is the one CLOSING state, as in ss.
@@ -85,31 +88,28 @@ extension StateMask {
     self.init(rawValue: mask)
   }
 
-  /// Normalised name (lowercase, no `-` or `_`) → mask.
+  /// Normalised name (lowercase, no `-` or `_`) → mask: each counted state's own name (a
+  /// request socket's NEW_SYN_RECV counts as SYN_RECV), ss's and netstat's other spellings,
+  /// and ss's groups.
   private static let names: [String: UInt32] = {
+    func key(_ s: String) -> String { s.filter { $0 != "_" } }
     let synReceived = SocketState.synReceived.maskBit | SocketState.newSynReceived.maskBit
     let all = StateMask.all.rawValue
     let connected = all & ~(SocketState.listen.maskBit | SocketState.close.maskBit)
     let bucket = synReceived | SocketState.timeWait.maskBit
-    return [
-      "established": SocketState.established.maskBit,
-      "synsent": SocketState.synSent.maskBit,
-      "synrecv": synReceived, "synrcv": synReceived,
-      "finwait1": SocketState.finWait1.maskBit,
-      "finwait2": SocketState.finWait2.maskBit,
-      "timewait": SocketState.timeWait.maskBit,
-      "close": SocketState.close.maskBit, "closed": SocketState.close.maskBit,
-      "unconnected": SocketState.close.maskBit,
-      "closewait": SocketState.closeWait.maskBit,
-      "lastack": SocketState.lastAck.maskBit,
-      "listen": SocketState.listen.maskBit, "listening": SocketState.listen.maskBit,
-      "closing": SocketState.closing.maskBit,
-      "all": all,
-      "connected": connected,
-      "synchronized": connected & ~SocketState.synSent.maskBit,
-      "bucket": bucket,
-      "big": all & ~bucket,
+    var names: [String: UInt32] = [:]
+    for state in SocketState.counted {
+      names[key(state.lowerName)] = state == .synReceived ? synReceived : state.maskBit
+    }
+    let aliases: [String: UInt32] = [
+      "synrcv": synReceived, "newsynrecv": synReceived,
+      "closed": SocketState.close.maskBit, "unconnected": SocketState.close.maskBit,
+      "listening": SocketState.listen.maskBit,
+      "all": all, "connected": connected, "synchronized": connected & ~SocketState.synSent.maskBit,
+      "bucket": bucket, "big": all & ~bucket,
     ]
+    names.merge(aliases) { a, _ in a }
+    return names
   }()
 }
 

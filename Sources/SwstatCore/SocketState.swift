@@ -32,6 +32,45 @@ public enum SocketState: UInt8, Sendable, CaseIterable {
 
   /// The bit for this state in a sock_diag `idiag_states` mask.
   public var maskBit: UInt32 { 1 << UInt32(rawValue) }
+
+  /// netstat's word for the state (net-tools' `tcp_state[]`, the kernel's names past it). A
+  /// request socket is SYN_RECV, as the kernel reports it and netstat and ss show it. The one
+  /// spelling of state words; every output takes it through SwstatRender's `Vocabulary`.
+  public var name: StaticString {
+    switch self {
+    case .established: "ESTABLISHED"
+    case .synSent: "SYN_SENT"
+    case .synReceived, .newSynReceived: "SYN_RECV"
+    case .finWait1: "FIN_WAIT1"
+    case .finWait2: "FIN_WAIT2"
+    case .timeWait: "TIME_WAIT"
+    case .close: "CLOSE"
+    case .closeWait: "CLOSE_WAIT"
+    case .lastAck: "LAST_ACK"
+    case .listen: "LISTEN"
+    case .closing: "CLOSING"
+    case .boundInactive: "BOUND_INACTIVE"
+    }
+  }
+
+  /// The name in lower case, as `--state` and `--expect` take it (`time_wait`).
+  public var lowerName: String {
+    String(decoding: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), as: UTF8.self).lowercased()
+  }
+
+  /// The states a count lists, in kernel order: every state a dump reports. A request socket
+  /// (NEW_SYN_RECV) is counted as SYN_RECV, as the kernel itself reports it to /proc and
+  /// sock_diag and as netstat and ss show it; BOUND_INACTIVE is never asked for.
+  public static let counted: [SocketState] = [
+    .established, .synSent, .synReceived, .finWait1, .finWait2, .timeWait, .close, .closeWait,
+    .lastAck, .listen, .closing,
+  ]
+
+  /// The state number a count puts `code` under: its own, NEW_SYN_RECV's under SYN_RECV.
+  @inline(__always)
+  public static func countedCode(_ code: UInt8) -> UInt8 {
+    code == SocketState.newSynReceived.rawValue ? SocketState.synReceived.rawValue : code
+  }
 }
 
 /// A set of TCP states as the kernel's `idiag_states` bit mask (bit n = state n).

@@ -1,8 +1,9 @@
-/// Sockets per state and table, counted straight from the dump (no rows formatted).
+/// Sockets per state and table, counted straight from the dump (no rows formatted), under
+/// `SocketState.countedCode` (a request socket under SYN_RECV).
 public struct StateCounts: Sendable, Equatable {
   /// The tables counted, in order.
   public let tables: [SocketTable]
-  /// counts[table index × 16 + state code]; codes above 15 are counted at 0 ("unknown").
+  /// counts[table index × 16 + state code]; codes that are not counted states at 0 ("unknown").
   private var counts: [Int]
   /// Index in `tables` of each slot tcp, tcp6, udp, udp6 (-1 when not counted).
   private let slots: [Int]
@@ -26,8 +27,9 @@ public struct StateCounts: Sendable, Equatable {
   public mutating func add(_ r: borrowing SocketRecord) {
     let i = slots[Self.slot(r.transport, r.family)]
     guard i >= 0 else { return }
-    let s = Int(r.stateCode)
-    counts[i * 16 + (s < 16 ? s : 0)] += 1
+    // The counted states are ESTABLISHED (1) … CLOSING (11); any other number is "unknown" (0).
+    let s = Int(SocketState.countedCode(r.stateCode))
+    counts[i * 16 + (s <= 11 ? s : 0)] += 1
   }
 
   /// Sockets of `table` in the state numbered `code` (0: a number above 15).

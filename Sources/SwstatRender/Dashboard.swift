@@ -6,7 +6,8 @@ public struct WatchFrame: Sendable {
   public var time: String
   /// Seconds between ticks.
   public var interval: Double
-  /// Sockets per state code (TCP states; UDP counted as ESTABLISHED/CLOSE), this tick.
+  /// Sockets per counted state code (`StateCounts`' rule: UDP as ESTABLISHED/CLOSE, a request
+  /// socket as SYN_RECV, anything else at 0), this tick.
   public var counts: [Int]
   /// The same, the tick before (nil on the first).
   public var previous: [Int]?
@@ -14,18 +15,18 @@ public struct WatchFrame: Sendable {
   public var history: [[Int]]
   /// Sockets seen for the first time this tick, and gone since the last.
   public var new: Int, gone: Int
-  /// The busiest local ports, peers and programs: (label, sockets).
+  /// The busiest local ports and peers: (label, sockets).
   public var topPorts: [(String, Int)], topPeers: [(String, Int)]
-  /// nil without -p.
-  public var topPrograms: [(String, Int)]?
+  /// The busiest programs, by name as their bytes (nil without -p).
+  public var topPrograms: [([UInt8], Int)]?
   /// What the tables cover (`tcp+udp`).
   public var scopeText: String
 
   /// A frame from its parts.
   public init(
     time: String, interval: Double, counts: [Int], previous: [Int]?, history: [[Int]], new: Int,
-    gone: Int, topPorts: [(String, Int)], topPeers: [(String, Int)], topPrograms: [(String, Int)]?,
-    scopeText: String
+    gone: Int, topPorts: [(String, Int)], topPeers: [(String, Int)],
+    topPrograms: [([UInt8], Int)]?, scopeText: String
   ) {
     self.time = time
     self.interval = interval
@@ -44,6 +45,62 @@ public struct WatchFrame: Sendable {
   public var total: Int { counts.reduce(0, +) }
 }
 
+/// A terminal the dashboard draws on.
+public protocol Screen: AnyObject {
+  /// Columns and rows.
+  var size: (columns: Int, rows: Int) { get }
+  /// Draws a frame of lines, each at most `size.columns` wide, in place.
+  func draw(_ lines: [String])
+}
+
+/// `--watch`'s output: on a terminal the dashboard, redrawn each tick; piped, one line per tick
+/// (or one NDJSON object), flushed.
+public final class WatchOutput: OutputSink {
+  /// Where frames go.
+  public enum Form {
+    /// `2026-11-25T12:00:00Z LISTEN=12 … total=433 new=3 gone=1`.
+    case line
+    /// `{"time":"…","states":{"LISTEN":12,…},"total":433,"new":3,"gone":1}`.
+    case json
+    /// The full-screen dashboard.
+    case screen(any Screen)
+  }
+
+  private let out: OutputBuffer
+  private let form: Form
+  private var last: WatchFrame? = nil
+
+  /// An output of `form`, writing lines to `out`.
+  public init(output: OutputBuffer, form: Form) {
+    self.out = output
+    self.form = form
+  }
+
+  public func begin(_ section: Section) throws(OutputError) {}
+
+  public func end() throws(OutputError) { try out.flush() }
+
+  public func write(_ f: borrowing WatchFrame) throws(OutputError) {
+    last = copy f
+    switch form {
+    case .line:
+      out.append(Dashboard.line(f) + "\n")
+      try out.flush()
+    case .json:
+      out.append(Dashboard.json(f) + "\n")
+      try out.flush()
+    case .screen(let screen):
+      let size = screen.size
+      screen.draw(Dashboard.screen(f, columns: size.columns, rows: size.rows))
+    }
+  }
+
+  /// Draws the last frame again (the terminal changed size, or came back from a stop).
+  public func redraw() throws(OutputError) {
+    if let last { try write(last) }
+  }
+}
+
 /// Draws `--watch`: a full-screen dashboard for a terminal, or one line per tick for a pipe.
 public enum Dashboard {
   /// The states in the order the line output lists them: the three users watch first.
@@ -54,16 +111,18 @@ public enum Dashboard {
   /// States with a trend line.
   public static let trended: Set<SocketState> = [.established, .timeWait, .closeWait]
 
+  private static func word(_ s: SocketState) -> String { Vocabulary.stateWord(s.rawValue, .tcp) }
+
   /// `2026-11-25T12:00:00Z LISTEN=12 ESTABLISHED=340 TIME_WAIT=81 … total=433 new=3 gone=1`.
   public static func line(_ f: WatchFrame) -> String {
     var s = f.time
-    for st in lineOrder { s += " \(NetstatStateName.name(st))=\(f.counts[Int(st.rawValue)])" }
+    for st in lineOrder { s += " \(word(st))=\(f.counts[Int(st.rawValue)])" }
     return s + " total=\(f.total) new=\(f.new) gone=\(f.gone)"
   }
 
   /// `{"time":"…","states":{"LISTEN":12,…},"total":433,"new":3,"gone":1}`.
   public static func json(_ f: WatchFrame) -> String {
-    let states = lineOrder.map { "\"\(NetstatStateName.name($0))\":\(f.counts[Int($0.rawValue)])" }
+    let states = lineOrder.map { "\"\(word($0))\":\(f.counts[Int($0.rawValue)])" }
     return
       "{\"time\":\"\(f.time)\",\"states\":{\(states.joined(separator: ","))},\"total\":\(f.total),"
       + "\"new\":\(f.new),\"gone\":\(f.gone)}"
@@ -80,7 +139,8 @@ public enum Dashboard {
   }
 
   /// The screen for a `columns` × `rows` terminal: lines without newlines, each at most
-  /// `columns` wide (no wrapping, so nothing scrolls).
+  /// `columns` display columns (no wrapping, so nothing scrolls). Program names are written
+  /// visibly and cut to their column.
   public static func screen(_ f: WatchFrame, columns: Int, rows: Int) -> [String] {
     var lines: [String] = []
     lines.append(
@@ -88,11 +148,11 @@ public enum Dashboard {
     lines.append("")
     let trendWidth = max(0, min(f.history.count, columns - 46))
     lines.append("STATE               COUNT   CHANGE       /s  TREND")
-    for st in SocketState.allCases where st.rawValue <= 11 {
+    for st in SocketState.counted {
       let i = Int(st.rawValue)
       let n = f.counts[i]
       let delta = f.previous.map { n - $0[i] }
-      var row = pad(NetstatStateName.name(st), 14) + left(String(n), 11)
+      var row = pad(word(st), 14) + left(String(n), 11)
       row += left(delta.map { $0 > 0 ? "+\($0)" : String($0) } ?? "", 9)
       row += left(delta.map { rate(Double($0) / f.interval) } ?? "", 9)
       if trended.contains(st) && trendWidth > 0 {
@@ -109,7 +169,9 @@ public enum Dashboard {
     var columnsOfTops: [(String, [(String, Int)])] = [
       ("TOP LOCAL PORTS", f.topPorts), ("TOP PEERS", f.topPeers),
     ]
-    if let programs = f.topPrograms { columnsOfTops.append(("BUSIEST PROGRAMS", programs)) }
+    if let programs = f.topPrograms {
+      columnsOfTops.append(("BUSIEST PROGRAMS", programs.map { (Visible.text($0.0), $0.1) }))
+    }
     let width = max(20, min(40, columns / columnsOfTops.count))
     lines.append(columnsOfTops.map { pad($0.0, width) }.joined())
     let depth = max(0, min(8, rows - lines.count - 1))
@@ -117,11 +179,11 @@ public enum Dashboard {
       var row = ""
       for (_, entries) in columnsOfTops {
         let cell = k < entries.count ? left(String(entries[k].1), 7) + "  " + entries[k].0 : ""
-        row += pad(String(cell.prefix(width - 1)), width)
+        row += pad(Visible.prefix(cell, columns: width - 1), width)
       }
       if row.contains(where: { $0 != " " }) { lines.append(row) }
     }
-    return lines.prefix(max(1, rows)).map { clip($0, columns) }
+    return lines.prefix(max(1, rows)).map { Visible.prefix($0, columns: columns) }
   }
 
   private static func formatSeconds(_ s: Double) -> String {
@@ -134,16 +196,7 @@ public enum Dashboard {
     return sign + "\(abs(tenths) / 10).\(abs(tenths) % 10)"
   }
 
-  private static func pad(_ s: String, _ w: Int) -> String {
-    s.count >= w ? s : s + String(repeating: " ", count: w - s.count)
-  }
+  private static func pad(_ s: String, _ w: Int) -> String { Visible.padded(s, w) }
 
-  private static func left(_ s: String, _ w: Int) -> String {
-    s.count >= w ? s : String(repeating: " ", count: w - s.count) + s
-  }
-
-  /// Cuts to `columns` characters (the sparkline's characters are one column each).
-  private static func clip(_ s: String, _ columns: Int) -> String {
-    s.count <= columns ? s : String(s.prefix(columns))
-  }
+  private static func left(_ s: String, _ w: Int) -> String { Visible.padded(s, w, right: true) }
 }

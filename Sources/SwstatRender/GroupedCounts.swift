@@ -2,7 +2,7 @@ import SwstatCore
 
 /// A key sockets can be grouped by with `--count-by`.
 public enum CountKey: String, CaseIterable, Sendable {
-  /// netstat's State word (UDP: ESTABLISHED or CLOSE).
+  /// The state's data word (UDP: ESTABLISHED or CLOSE).
   case state
   /// The local port.
   case lport
@@ -15,37 +15,52 @@ public enum CountKey: String, CaseIterable, Sendable {
   /// The owner's user id.
   case uid
 
-  /// Parses `lport,state`; nil with the bad key's name when one is unknown.
+  /// Parses `lport,state`, or says what is wrong: an unknown key, an empty one, one given
+  /// twice.
   public static func parseList(_ text: String) -> Result<[CountKey], BadKey> {
     var keys: [CountKey] = []
-    for part in text.lowercased().split(separator: ",") {
-      guard let k = CountKey(rawValue: String(part)) else {
-        return .failure(BadKey(name: String(part)))
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+      guard let k = CountKey(rawValue: part.lowercased()) else {
+        return .failure(BadKey(name: String(part), text: text))
       }
-      if !keys.contains(k) { keys.append(k) }
+      guard !keys.contains(k) else {
+        return .failure(BadKey(name: String(part), text: text, repeated: true))
+      }
+      keys.append(k)
     }
-    return keys.isEmpty ? .failure(BadKey(name: text)) : .success(keys)
+    return .success(keys)
   }
 
-  /// An unknown `--count-by` key.
-  public struct BadKey: Error, CustomStringConvertible {
+  /// A `--count-by` list that does not parse.
+  public struct BadKey: Error, CustomStringConvertible, Equatable {
     /// The key as given.
     public var name: String
-    /// `unknown key "x" (keys: state, lport, rport, peer, program, uid)`.
+    /// The whole list.
+    public var text: String
+    /// Whether the key is given twice.
+    public var repeated = false
+    /// `unknown key "x" in "lport,x" (keys: state, lport, rport, peer, program, uid)`.
     public var description: String {
-      "unknown key \"\(name)\" (keys: \(CountKey.allCases.map(\.rawValue).joined(separator: ", ")))"
+      if repeated { return "key \"\(name)\" given twice in \"\(text)\"" }
+      if name.isEmpty { return "empty key in \"\(text)\"" }
+      return "unknown key \"\(name)\" in \"\(text)\" (keys: "
+        + CountKey.allCases.map(\.rawValue).joined(separator: ", ") + ")"
     }
   }
 }
 
 /// `--count-by KEYS`: sockets grouped by the values of some keys and counted — what
 /// `netstat -tan | awk … | sort | uniq -c | sort -rn` gives — sorted by count, largest first,
-/// then by the keys' text.
-public struct GroupedCounts {
+/// then by the keys' values; as a table (`COUNT LPORT STATE`, like `uniq -c`) or NDJSON.
+/// Program names are any local user's choice: the table shows them visibly, so a name cannot
+/// forge a row.
+public struct GroupedCountTable: OutputSink {
   /// A key's value: numbers sort as numbers, text as text.
-  public enum Value: Hashable, Comparable {
+  public enum Value: Hashable, Comparable, Sendable {
     case number(Int)
     case text(String)
+    /// A name as its bytes (a program): shown visibly in the table, as a JSON string in JSON.
+    case name([UInt8])
     case missing
 
     /// The value as the table shows it (`-` when missing).
@@ -53,7 +68,26 @@ public struct GroupedCounts {
       switch self {
       case .number(let n): String(n)
       case .text(let s): s
+      case .name(let b): Visible.text(b)
       case .missing: "-"
+      }
+    }
+
+    public static func < (a: Value, b: Value) -> Bool {
+      switch (a, b) {
+      case (.number(let x), .number(let y)): x < y
+      case (.text(let x), .text(let y)): x < y
+      case (.name(let x), .name(let y)): x.lexicographicallyPrecedes(y)
+      default: a.rank < b.rank
+      }
+    }
+
+    private var rank: Int {
+      switch self {
+      case .number: 0
+      case .text: 1
+      case .name: 2
+      case .missing: 3
       }
     }
   }
@@ -62,27 +96,45 @@ public struct GroupedCounts {
   public let keys: [CountKey]
   /// Each group's key values and count.
   public private(set) var groups: [[Value]: Int] = [:]
-  private let program: (UInt64) -> String?
+  private var owners: OwnerTable? = nil
+  private let out: OutputBuffer
+  private let json: Bool
+  private let header: Bool
 
-  /// Empty groups for `keys`; `program` names the owner of an inode (for `program`).
-  public init(keys: [CountKey], program: @escaping (UInt64) -> String? = { _ in nil }) {
+  /// Empty groups for `keys`, written as a table (with a header unless `header` is false) or as
+  /// NDJSON with `json`.
+  public init(keys: [CountKey], output: OutputBuffer, json: Bool, header: Bool = true) {
     self.keys = keys
-    self.program = program
+    self.out = output
+    self.json = json
+    self.header = header
   }
 
+  /// Whether the keys need the sockets' owners.
+  public var needsOwners: Bool { keys.contains(.program) }
+
+  public mutating func begin(_ section: Section) throws(OutputError) { owners = section.owners }
+
   /// Counts one socket.
-  public mutating func add(_ r: SocketRecord) {
-    let values = keys.map { key -> Value in
+  public mutating func write(_ r: borrowing SocketRecord) throws(OutputError) {
+    var values: [Value] = []
+    values.reserveCapacity(keys.count)
+    for key in keys {
       switch key {
-      case .state: .text(JSONRenderer.stateName(r))
-      case .lport: .number(Int(r.local.port))
-      case .rport: .number(Int(r.remote.port))
-      case .peer: .text(Self.addressText(r.remote.address))
-      case .program: program(r.inode).map { .text($0) } ?? .missing
-      case .uid: .number(Int(r.uid))
+      case .state: values.append(.text(Vocabulary.stateWord(r)))
+      case .lport: values.append(.number(Int(r.local.port)))
+      case .rport: values.append(.number(Int(r.remote.port)))
+      case .peer: values.append(.text(Vocabulary.dataAddress(r.remote.address)))
+      case .program: values.append(owners?.program(of: r.inode).map { .name($0) } ?? .missing)
+      case .uid: values.append(.number(Int(r.uid)))
       }
     }
     groups[values, default: 0] += 1
+  }
+
+  public mutating func end() throws(OutputError) {
+    if json { try writeJSON() } else { writeTable() }
+    try out.flush()
   }
 
   /// Groups sorted by count (largest first), then by their values.
@@ -92,44 +144,39 @@ public struct GroupedCounts {
     }
   }
 
-  private static func addressText(_ a: IPAddress) -> String {
-    var buf = [UInt8](repeating: 0, count: 64)
-    let n = buf.withUnsafeMutableBufferPointer { AddressText.write(a, into: $0.baseAddress!) }
-    return String(decoding: buf[..<n], as: UTF8.self)
-  }
-
-  /// The table: `COUNT` right-aligned, then one column per key, like `uniq -c`.
-  public func writeTable(to out: OutputBuffer, header: Bool) {
-    let rows = sorted
-    let countWidth = max(5, String(rows.first?.count ?? 0).count)
+  /// The table: `COUNT` right-aligned, then one column per key.
+  private func writeTable() {
+    let rows = sorted.map { ($0.values.map(\.text), $0.count) }
+    let countWidth = max(5, String(rows.first?.1 ?? 0).count)
     var widths = keys.map { $0.rawValue.count }
     for row in rows {
-      for (i, v) in row.values.enumerated() { widths[i] = max(widths[i], v.text.count) }
+      for (i, v) in row.0.enumerated() { widths[i] = max(widths[i], Visible.width(v.utf8)) }
+    }
+    func cells(_ values: [String]) {
+      for (i, v) in values.enumerated() {
+        out.append("  ")
+        out.append(v)
+        if i < keys.count - 1 { out.append(repeating: 0x20, count: widths[i] - Visible.width(v.utf8)) }
+      }
+      out.append(0x0a)
     }
     if header {
-      out.append(String(repeating: " ", count: countWidth - 5) + "COUNT")
-      for (i, k) in keys.enumerated() {
-        out.append("  ")
-        out.append(
-          i == keys.count - 1 ? k.rawValue.uppercased() : pad(k.rawValue.uppercased(), widths[i]))
-      }
-      out.append(0x0a)
+      out.append(Column("COUNT", countWidth, right: true).headerCell)
+      cells(keys.map { $0.rawValue.uppercased() })
     }
-    for row in rows {
-      let n = String(row.count)
-      out.append(String(repeating: " ", count: countWidth - n.count) + n)
-      for (i, v) in row.values.enumerated() {
-        out.append("  ")
-        out.append(i == keys.count - 1 ? v.text : pad(v.text, widths[i]))
-      }
-      out.append(0x0a)
+    for (values, count) in rows {
+      out.append(Column(String(count), countWidth, right: true).headerCell)
+      cells(values)
     }
   }
 
   /// NDJSON: one object per group, `{"lport":443,"state":"ESTABLISHED","count":12}`.
-  public func writeJSON(to out: OutputBuffer) throws(OutputError) {
+  private func writeJSON() throws(OutputError) {
     for row in sorted {
-      var c = RowCursor(try out.reserveRow())
+      let size = row.values.reduce(256) {
+        if case .name(let b) = $1 { return $0 + 6 * b.count } else { return $0 + 64 }
+      }
+      var c = RowCursor(try out.reserveRow(size))
       c.put(0x7b)
       for (i, k) in keys.enumerated() {
         c.jsonString(k.rawValue)
@@ -137,6 +184,7 @@ public struct GroupedCounts {
         switch row.values[i] {
         case .number(let n): c.decimal(UInt64(n))
         case .text(let s): c.jsonString(s)
+        case .name(let b): c.jsonString(b)
         case .missing: c.put("null")
         }
         c.put(0x2c)
@@ -146,9 +194,5 @@ public struct GroupedCounts {
       c.put("}\n")
       out.commitRow(c.p)
     }
-  }
-
-  private func pad(_ s: String, _ w: Int) -> String {
-    s + String(repeating: " ", count: max(0, w - s.count))
   }
 }

@@ -10,7 +10,10 @@ extension RowCursor {
     put(0x3a)
   }
 
-  /// A JSON string from raw bytes (invalid UTF-8 becomes U+FFFD, control characters `\u00XX`).
+  /// A JSON string from raw bytes: `"` and `\` escaped, control characters (C0, DEL, C1),
+  /// format characters (bidirectional controls, zero-width joiners) and the line and paragraph
+  /// separators as `\uXXXX`, invalid UTF-8 as U+FFFD. A string never holds a raw line break
+  /// or an escape sequence, so NDJSON stays one object a line on any reader.
   public mutating func jsonString(_ bytes: UnsafeRawBufferPointer) {
     put(0x22)
     // Plain printable ASCII is by far the common case: copy it straight.
@@ -24,17 +27,33 @@ extension RowCursor {
         case 0x0a: put("\\n")
         case 0x0d: put("\\r")
         case 0x09: put("\\t")
-        case 0..<0x20, 0x7f:
-          put("\\u00")
-          let v = UInt8(scalar.value)
-          put(Self.hex(v >> 4))
-          put(Self.hex(v & 0xf))
+        case 0x20..<0x7f: put(UInt8(scalar.value))
         default:
-          for b in String(scalar).utf8 { put(b) }
+          if scalar.value < 0x20 || Visible.printableWidth(scalar) == nil && scalar.value != 0xfffd {
+            put("\\u")
+            let v = scalar.value
+            if v > 0xffff {
+              // A supplementary character as a surrogate pair.
+              let u = v - 0x10000
+              hex4(0xd800 + (u >> 10))
+              put("\\u")
+              hex4(0xdc00 + (u & 0x3ff))
+            } else {
+              hex4(v)
+            }
+          } else {
+            for b in String(scalar).utf8 { put(b) }
+          }
         }
       }
     }
     put(0x22)
+  }
+
+  private mutating func hex4(_ v: UInt32) {
+    for shift in stride(from: 12, through: 0, by: -4) {
+      put(Self.hex(UInt8((v >> UInt32(shift)) & 0xf)))
+    }
   }
 
   /// A JSON string from a Swift string.

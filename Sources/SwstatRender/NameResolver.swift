@@ -9,6 +9,7 @@ public final class NameResolver {
   private var tcpServices: [UInt16: [UInt8]]?
   private var udpServices: [UInt16: [UInt8]] = [:]
   private var users: [UInt32: [UInt8]?] = [:]
+  private var protocols: [UInt16: [UInt8]]? = nil
 
   /// A resolver with empty caches.
   public init() {}
@@ -109,5 +110,24 @@ public final class NameResolver {
     }
     users[uid] = name
     return name
+  }
+
+  /// net-tools `read_services` for raw sockets: a raw "port" is an IP protocol number, named
+  /// from the protocols database (getprotoent, /etc/protocols), each entry prepended to the
+  /// list so that the last one for a number wins. (It adds services of protocol "raw" first;
+  /// /etc/services has none, and protocols entries would shadow them anyway.)
+  public func protocolName(_ number: UInt16) -> [UInt8]? {
+    if protocols == nil {
+      var names: [UInt16: [UInt8]] = [:]
+      setprotoent(1)
+      while let p = getprotoent() {
+        guard let name = p.pointee.p_name else { continue }
+        names[UInt16(truncatingIfNeeded: p.pointee.p_proto)] = Array(
+          UnsafeRawBufferPointer(start: name, count: strlen(name)))
+      }
+      endprotoent()
+      protocols = names
+    }
+    return protocols?[number]
   }
 }

@@ -167,6 +167,9 @@ public final class OutputBuffer {
     if capacity - count < Self.rowReserve || failure != nil { try flush() }
   }
 
+  /// Drops what is buffered and not yet written (a run that failed before listing anything).
+  public func discard() { count = 0 }
+
   /// Writes out everything buffered, or throws the first write error (then and ever after).
   public func flush() throws(OutputError) {
     if let failure {

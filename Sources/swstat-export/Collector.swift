@@ -73,30 +73,20 @@ struct Collector: Sendable {
   /// Every table of both protocols and families.
   static let query = SocketQuery()
 
-  /// The words for a state, as netstat prints them; nil for a number outside the exported set.
-  /// UDP has two: a connected socket is ESTABLISHED, any other CLOSE (the kernel's TCP_CLOSE).
+  /// The words for a state, `Vocabulary`'s data words; nil for a number outside the exported
+  /// set (the counted states; UDP: ESTABLISHED or CLOSE).
   static func stateName(_ transport: TransportProtocol, _ code: UInt8) -> String? {
-    switch transport {
-    case .udp: return code == SocketState.established.rawValue ? "ESTABLISHED" : "CLOSE"
-    case .tcp:
-      // Request sockets show as SYN_RECV in netstat and ss alike.
-      let code =
-        code == SocketState.newSynReceived.rawValue ? SocketState.synReceived.rawValue : code
-      guard let state = SocketState(rawValue: code), exportedTCPStates.contains(state) else {
-        return nil
-      }
-      return NetstatStateName.name(state)
-    }
+    let code = SocketState.countedCode(code)
+    let exported = transport == .tcp ? exportedTCPStates : exportedUDPStates
+    guard exported.contains(where: { $0.rawValue == code }) else { return nil }
+    return Vocabulary.stateWord(code, transport)
   }
 
   /// The TCP states `swstat_sockets` always lists, zero or not: ESTABLISHED through CLOSING.
-  static let exportedTCPStates: [SocketState] = [
-    .established, .synSent, .synReceived, .finWait1, .finWait2, .timeWait, .close, .closeWait,
-    .lastAck, .listen, .closing,
-  ]
+  static let exportedTCPStates = SocketState.counted
 
   /// The UDP states `swstat_sockets` always lists.
-  static let exportedUDPStates: [SocketState] = [.established, .close]
+  static let exportedUDPStates = Vocabulary.countedUDPStates
 
   /// One scrape. Throws the source's `SocketSourceError`, or an `ExportError` for
   /// /proc/net/netstat.

@@ -1,20 +1,28 @@
 import ArgumentParser
 import Glibc
 import SwstatCore
+import SwstatModes
 import SwstatRender
 
 /// The entry point: the common flag groups skip ArgumentParser (see `FastArguments`); the rest,
-/// help and every error go through it.
+/// help and every usage error go through it.
 @main
 enum Main {
   static func main() {
     let args = CommandLine.arguments
     if args.count >= 2 && args[1] == "export" { runExporter(Array(args.dropFirst(2))) }
-    if let config = FastArguments.parse(CommandLine.arguments.dropFirst()) {
-      execute(config)
-    } else {
-      Swstat.main()
+    if let flags = FastArguments.parse(args.dropFirst()) {
+      do {
+        execute(try PlanBuilder.build(flags, terminal: isatty(STDOUT_FILENO) == 1))
+      } catch {
+        Swstat.exit(withError: ValidationError(error.description))
+      }
     }
+    // --version and --help answer alone: `--version --bogus` is a usage error, not a version.
+    if args.count > 2, let lone = args.dropFirst().first(where: { $0 == "--version" }) {
+      Swstat.exit(withError: ValidationError("\(lone) takes no other arguments"))
+    }
+    Swstat.main()
   }
 }
 
@@ -32,15 +40,13 @@ func runExporter(_ arguments: [String]) -> Never {
   fail("export: cannot run \(path): \(String(cString: strerror(errno)))")
 }
 
-/// Runs a listing; a runtime failure becomes one line `swstat: <what>: <why>` and exit status 1.
-func execute(_ config: ListingConfig) {
+/// Runs a plan; a runtime failure becomes one line `swstat: <what>: <why>` and exit status 1.
+func execute(_ plan: Plan) -> Never {
+  // A closed pipe ends the run quietly, like cat: SIGPIPE's default action.
+  signal(SIGPIPE, SIG_DFL)
   do {
-    let status = try Listing(options: config).run()
-    if status != 0 { Glibc.exit(status) }
-  } catch let error as OutputError {
-    fail(error.description)
-  } catch let error as SocketSourceError {
-    fail(error.description)
+    let status = try Modes.run(plan, in: .system(plan))
+    Glibc.exit(status)
   } catch {
     fail("\(error)")
   }
@@ -48,7 +54,7 @@ func execute(_ config: ListingConfig) {
 
 /// One line on stderr, `swstat: <what>`, and exit status 1.
 func fail(_ message: String) -> Never {
-  writeStderr("swstat: \(message)\n")
+  writeStandardError("swstat: \(message)\n")
   Glibc.exit(1)
 }
 
@@ -65,30 +71,15 @@ struct Swstat: ParsableCommand {
       """,
     version: "swstat 0.1.0")
 
-  @OptionGroup var options: ListingOptions
-  @OptionGroup var extraTables: ExtraTablesOptions
+  @OptionGroup var options: Options
 
-  /// Every option group's settings together.
-  var config: ListingConfig {
-    var c = options.config
-    extraTables.apply(to: &c)
-    return c
-  }
-
-  mutating func run() throws {
-    execute(config)
-  }
-}
-
-/// Writes `text` to standard error unbuffered.
-func writeStderr(_ text: String) {
-  var text = text
-  text.withUTF8 { buf in
-    var done = 0
-    while done < buf.count {
-      let n = write(STDERR_FILENO, buf.baseAddress! + done, buf.count - done)
-      if n <= 0 { if n < 0 && errno == EINTR { continue } else { return } }
-      done += n
+  func run() throws {
+    let plan: Plan
+    do {
+      plan = try PlanBuilder.build(options.flags, terminal: isatty(STDOUT_FILENO) == 1)
+    } catch {
+      throw ValidationError(error.description)
     }
+    execute(plan)
   }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Glibc
-import SwstatCore
+@_spi(Testing) import SwstatCore
 import SwstatTestSupport
+import SystemPackage
 import Testing
 
 /// The /proc/net fallback parser on real captures and on broken lines.
@@ -60,18 +61,10 @@ import Testing
       close(writeEnd)
     }
     writer.start()
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "swstat-pipe-\(getpid())")
-    try FileManager.default.createDirectory(
-      at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: root) }
-    // /proc/self/fd/N names the pipe's read end as a path the source can open.
-    try FileManager.default.createSymbolicLink(
-      atPath: root.appendingPathComponent("net/tcp").path,
-      withDestinationPath: "/proc/\(getpid())/fd/\(fds[0])")
     var n = 0
-    try ProcNetSource(root: root.path).forEach(
-      SocketTable(family: .inet, transport: .tcp), SocketQuery(scope: .all)
+    try ProcNetSource().scan(
+      FileDescriptor(rawValue: fds[0]), path: "pipe", SocketTable(family: .inet, transport: .tcp),
+      SocketQuery(scope: .all)
     ) { _ in n += 1 }
     close(fds[0])
     #expect(n == text.split(separator: 0x0a).count - 1)

@@ -1,6 +1,7 @@
 import Foundation
-import SwstatCore
+@_spi(Testing) import SwstatCore
 import SwstatTestSupport
+import SystemPackage
 import Testing
 
 /// What the fuzzers in Tests/Fuzz found (`make fuzz`), replayed through the public decoders and
@@ -142,17 +143,13 @@ import Testing
       slot, port, remote, state, inode)
   }
 
-  /// The table is a FIFO written in two pieces, so the reader's read() returns exactly the first
-  /// piece before the second arrives; the second starts with a repeat of the first's last
-  /// listener and TIME_WAIT socket (inode 0).
+  /// The table arrives through a pipe written in two pieces, so the reader's read() returns
+  /// exactly the first piece before the second arrives; the second starts with a repeat of the
+  /// first's last listener and TIME_WAIT socket (inode 0).
   @Test func socketRepeatedAfterReadBoundaryIsListedOnce() throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "swstat-fifo-\(getpid())")
-    try FileManager.default.createDirectory(
-      at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: root) }
-    let path = root.appendingPathComponent("net/tcp").path
-    #expect(mkfifo(path, 0o600) == 0)
+    var fds: [Int32] = [0, 0]
+    #expect(pipe(&fds) == 0)
+    let writeEnd = fds[1]
     let first =
       Self.header + Self.row(0, port: 8001, inode: 101) + Self.row(1, port: 8002, inode: 102)
       + Self.row(2, port: 8003, inode: 103)
@@ -162,18 +159,18 @@ import Testing
       + Self.row(5, port: 8003, inode: 103) + Self.row(6, port: 8004, inode: 104)
       + Self.row(7, port: 40001, remotePort: 8001, state: "06", inode: 0)
     let writer = Thread {
-      let fd = open(path, O_WRONLY)
-      guard fd >= 0 else { return }
-      _ = first.withCString { write(fd, $0, strlen($0)) }
+      _ = first.withCString { write(writeEnd, $0, strlen($0)) }
       usleep(300_000)
-      _ = second.withCString { write(fd, $0, strlen($0)) }
-      close(fd)
+      _ = second.withCString { write(writeEnd, $0, strlen($0)) }
+      close(writeEnd)
     }
     writer.start()
     var seen: [(port: UInt16, inode: UInt64)] = []
-    try ProcNetSource(root: root.path).forEach(
-      SocketTable(family: .inet, transport: .tcp), SocketQuery(scope: .all)
+    try ProcNetSource().scan(
+      FileDescriptor(rawValue: fds[0]), path: "pipe", SocketTable(family: .inet, transport: .tcp),
+      SocketQuery(scope: .all)
     ) { seen.append(($0.local.port, $0.inode)) }
+    close(fds[0])
     #expect(seen.map(\.port) == [8001, 8002, 8003, 40000, 8004, 40001])
     #expect(seen.map(\.inode) == [101, 102, 103, 0, 104, 0])
   }

@@ -61,11 +61,11 @@ func render(_ options: NetstatOptions) throws -> String {
   let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0o600)
   defer { unlink(path) }
   let out = OutputBuffer(fd: fd)
-  let labels: [UInt64: [UInt8]] = [
-    16450: Array("7534/./swstat-fixtu".utf8), 16460: Array("1/systemd".utf8),
-  ]
-  let r = NetstatRenderer(options: options, output: out, owner: { labels[$0] })
-  r.writeHeader()
+  let owners = ProcessOwners.known(
+    [(16450, 7534, 3), (16460, 1, 7)],
+    argv0: [7534: Array("./swstat-fixture".utf8), 1: Array("/sbin/systemd".utf8)])
+  let r = NetstatTable(options: options, output: out)
+  try r.begin(Section(.inet, owners: OwnerTable(owners)))
   for rec in sampleRecords
   where rec.isListening ? options.scope != .connected : options.scope != .listening {
     try r.write(rec)

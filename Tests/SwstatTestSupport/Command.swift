@@ -8,6 +8,8 @@ public struct CommandResult: Sendable {
   public var stdout: String
   /// Everything written to stderr.
   public var stderr: String
+  /// stdout's bytes as written (`stdout` replaces bytes that are not UTF-8).
+  public var stdoutBytes: [UInt8] = []
 }
 
 /// Runs a program to completion with a time limit, capturing stdout and stderr.
@@ -52,7 +54,7 @@ public func runCommand(_ arguments: [String], timeout: Double = 60) throws -> Co
     p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
   return CommandResult(
     status: status, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errData, as: UTF8.self))
+    stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
 }
 
 /// The folder that holds the built products (swstat, the test bundle).

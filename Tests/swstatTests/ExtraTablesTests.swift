@@ -217,7 +217,8 @@ struct ExtraTablesTests {
     let missing = try runCommand([swstatPath, "-tan", "--netns", "swstat-no-such-ns"])
     #expect(missing.status == 1)
     #expect(
-      missing.stderr == "swstat: --netns: /run/netns/swstat-no-such-ns: No such file or directory\n"
+      missing.stderr
+        == "swstat: --netns swstat-no-such-ns: /run/netns/swstat-no-such-ns: No such file or directory\n"
     )
   }
 

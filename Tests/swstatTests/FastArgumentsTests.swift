@@ -17,7 +17,7 @@ import Testing
     let fast = FastArguments.parse(v[...])
     let slow = try? Swstat.parse(v)
     if let fast {
-      #expect(slow?.config == fast, "\(v)")
+      #expect(slow?.options.flags == fast, "\(v)")
     }
   }
 

@@ -1,26 +1,15 @@
 import Glibc
+import SwstatRender
 
 /// The write end of the self-pipe the signal handler writes to (async-signal-safe).
 nonisolated(unsafe) private var signalPipeWrite: Int32 = -1
 
-/// Ticks for the live modes (-c, --watch, --events): sleeps until the next tick on a
-/// monotonic clock while watching, with poll(2), for signals (through a self-pipe), keys on a
-/// terminal and one more descriptor (the destroy-event socket). Collecting and drawing share
-/// no state with it.
-final class LiveLoop {
-  /// What ended a wait.
-  enum Wake: Equatable {
-    /// The tick is due.
-    case tick
-    /// SIGINT, SIGTERM or SIGHUP: stop.
-    case stop
-    /// SIGWINCH: the terminal changed size.
-    case resize
-    /// A key was pressed on the terminal.
-    case key(UInt8)
-    /// The extra descriptor is readable.
-    case readable
-  }
+/// The live modes' real clock and signals: sleeps until the next tick on CLOCK_MONOTONIC while
+/// watching, with poll(2), for signals (through a self-pipe), keys on a terminal and one more
+/// descriptor (the destroy-event socket).
+public final class LiveLoop: Ticker {
+  /// The signals the loop takes: stop, resize, job control.
+  static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGTSTP, SIGCONT]
 
   /// Nanoseconds between ticks.
   let period: Int64
@@ -30,8 +19,9 @@ final class LiveLoop {
   private let signalRead: Int32
   private var stdinOpen = true
 
-  /// A loop ticking every `seconds`; installs handlers for SIGINT, SIGTERM, SIGHUP, SIGWINCH.
-  init(seconds: Double) {
+  /// A loop ticking every `seconds`; installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+  /// SIGWINCH, SIGTSTP and SIGCONT.
+  public init(seconds: Double) {
     period = max(1_000_000, Int64(seconds * 1e9))
     var fds: [Int32] = [0, 0]
     _ = pipe(&fds)
@@ -44,18 +34,20 @@ final class LiveLoop {
     // A parent may have started us with these blocked (a thread's mask survives exec).
     var unblock = sigset_t()
     sigemptyset(&unblock)
-    for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] { sigaddset(&unblock, sig) }
+    for sig in Self.signals { sigaddset(&unblock, sig) }
     sigprocmask(SIG_UNBLOCK, &unblock, nil)
-    for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] {
-      var action = sigaction()
-      action.__sigaction_handler.sa_handler = { sig in
-        var byte = UInt8(truncatingIfNeeded: sig)
-        _ = write(signalPipeWrite, &byte, 1)
-      }
-      action.sa_flags = SA_RESTART
-      sigaction(sig, &action, nil)
-    }
+    for sig in Self.signals { Self.install(sig) }
     next = LiveLoop.now() + period
+  }
+
+  private static func install(_ sig: Int32) {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { sig in
+      var byte = UInt8(truncatingIfNeeded: sig)
+      _ = write(signalPipeWrite, &byte, 1)
+    }
+    action.sa_flags = SA_RESTART
+    sigaction(sig, &action, nil)
   }
 
   /// CLOCK_MONOTONIC in nanoseconds.
@@ -65,16 +57,28 @@ final class LiveLoop {
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
   }
 
-  /// CLOCK_REALTIME in nanoseconds since the epoch (for timestamps).
-  static func wallClock() -> Int64 {
+  public func wallClock() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
   }
 
-  /// Waits for the next tick or an event. `keys`: read keys from stdin (a terminal in raw
-  /// mode); `extra`: one more descriptor to watch.
-  func wait(keys: Bool = false, extra: Int32? = nil) -> Wake {
+  /// What a signal number means to the caller; SIGTSTP without a terminal stops here and now
+  /// (nothing to put back), and its SIGCONT then means nothing.
+  private func meaning(_ sig: Int32, terminal: Bool) -> Wake? {
+    switch sig {
+    case SIGWINCH: return .resize
+    case SIGTSTP:
+      if terminal { return .suspend }
+      suspend()
+      return nil
+    case SIGCONT: return terminal ? .resume : nil
+    default: return .stop
+    }
+  }
+
+  public func wait(keys: Bool, extra: Int32?) -> Wake {
+    let terminal = keys
     let keys = keys && stdinOpen
     if let started = tickedAt {
       // The tick's work (a dump, its rows) is done. When it took more than half a period, the
@@ -87,9 +91,8 @@ final class LiveLoop {
     while true {
       // A signal first: when ticks take longer than the period, the loop must still stop.
       var pending: UInt8 = 0
-      if read(signalRead, &pending, 1) == 1 {
-        if Int32(pending) == SIGWINCH { return .resize }
-        return .stop
+      while read(signalRead, &pending, 1) == 1 {
+        if let wake = meaning(Int32(pending), terminal: terminal) { return wake }
       }
       let remaining = next - LiveLoop.now()
       if remaining <= 0 {
@@ -106,13 +109,7 @@ final class LiveLoop {
       let timeout = Int32(min(Int64(Int32.max), (remaining + 999_999) / 1_000_000))
       let n = poll(&fds, nfds_t(fds.count), timeout)
       if n <= 0 { continue }
-      if fds[0].revents != 0 {
-        var byte: UInt8 = 0
-        while read(signalRead, &byte, 1) == 1 {
-          if Int32(byte) == SIGWINCH { return .resize }
-          return .stop
-        }
-      }
+      if fds[0].revents != 0 { continue }  // read at the top of the loop
       if keys && fds[1].revents != 0 {
         var byte: UInt8 = 0
         let n = read(STDIN_FILENO, &byte, 1)
@@ -120,29 +117,25 @@ final class LiveLoop {
         if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
           // The terminal went away (EOF, hang-up): stop listening to it, or poll spins.
           stdinOpen = false
-          return wait(keys: false, extra: extra)
+          return wait(keys: terminal, extra: extra)
         }
       }
       if extra != nil && fds[fds.count - 1].revents != 0 { return .readable }
     }
   }
 
-  /// Makes the next `wait` return a tick at once.
-  func tickNow() { next = LiveLoop.now() }
+  public func tickNow() { next = LiveLoop.now() }
+
+  /// Stops the process as SIGTSTP's default action would, and returns once continued: the
+  /// handler steps aside, the signal is raised again, and the handler comes back.
+  public func suspend() {
+    signal(SIGTSTP, SIG_DFL)
+    raise(SIGTSTP)
+    Self.install(SIGTSTP)
+  }
 }
 
-/// `2026-11-25T12:00:00.123Z` for CLOCK_REALTIME nanoseconds (`milliseconds: false` drops the
-/// fraction).
+/// CLOCK_REALTIME nanoseconds as `Timestamp.iso` writes them.
 func isoTimestamp(_ nanoseconds: Int64, milliseconds: Bool = true) -> String {
-  var t = time_t(nanoseconds / 1_000_000_000)
-  var tm = tm()
-  gmtime_r(&t, &tm)
-  func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-  var s = "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T"
-  s += "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
-  if milliseconds {
-    let ms = Int((nanoseconds / 1_000_000) % 1000)
-    s += "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + String(ms)
-  }
-  return s + "Z"
+  Timestamp.iso(nanoseconds, milliseconds: milliseconds)
 }

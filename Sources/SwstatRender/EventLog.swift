@@ -1,0 +1,112 @@
+import SwstatCore
+
+/// What `--events` writes: a socket's change with the owner to show, or a note that the kernel
+/// lost notifications.
+public enum EventItem {
+  /// A change. `owner`: the `PID/Program name` of the socket's owner, or of the last one known
+  /// when `former` (a TIME_WAIT socket has none; it shows as `(was …)`). `note`: a few words
+  /// after the line (`gone before the next dump`).
+  case socket(SocketEvent, owner: [UInt8]?, former: Bool, note: StaticString?)
+  /// Notifications were lost at `time` (CLOCK_REALTIME nanoseconds); the table is dumped again.
+  case lost(time: Int64)
+}
+
+/// `--events`' log: one timestamped line per change, or with `json` one NDJSON object per
+/// change (the socket's members after `time`, `event`, `from`, `owner`, `note`). Lines are for
+/// eyes and line-oriented readers alike, so owner names are always written visibly.
+public final class EventLog: OutputSink {
+  private let out: OutputBuffer
+  private let json: SocketJSON?
+  private let withOwners: Bool
+
+  /// A log writing to `out`; `owners`: an owner label on each line (-p).
+  public init(output: OutputBuffer, json: Bool, owners: Bool) {
+    out = output
+    self.json = json ? SocketJSON(output: output) : nil
+    withOwners = owners
+  }
+
+  public func begin(_ section: Section) throws(OutputError) {}
+
+  public func end() throws(OutputError) { try out.flush() }
+
+  public func write(_ item: borrowing EventItem) throws(OutputError) {
+    switch item {
+    case .lost(let time):
+      if json != nil {
+        out.append("{\"time\":\"\(Timestamp.iso(time))\",\"event\":\"overflow\"}\n")
+      } else {
+        out.append("\(Timestamp.iso(time)) LOST   destroy notifications overflowed; dumping again\n")
+      }
+      try out.flush()
+    case .socket(let e, let owner, let former, let note):
+      switch e.change {
+      case .brief:
+        try line("NEW", e, owner, former, nil)
+        try line("GONE", e, owner, former, note ?? "gone before the next dump")
+      case .new: try line("NEW", e, owner, former, note)
+      case .gone: try line("GONE", e, owner, former, note)
+      case .state: try line("STATE", e, owner, former, note)
+      }
+    }
+  }
+
+  private func ownerText(_ owner: [UInt8]?, _ former: Bool) -> String? {
+    guard withOwners else { return nil }
+    guard let owner else { return "-" }
+    let label = Visible.text(owner.prefix(256))
+    return former ? Vocabulary.formerOwner(label) : label
+  }
+
+  private func line(
+    _ word: String, _ e: SocketEvent, _ owner: [UInt8]?, _ former: Bool, _ note: StaticString?
+  ) throws(OutputError) {
+    let r = e.record
+    let time = Timestamp.iso(e.time)
+    let owner = ownerText(owner, former)
+    if let json {
+      var leading = "\"time\":\"\(time)\",\"event\":\"\(word.lowercased())\","
+      if case .state(let from) = e.change {
+        leading += "\"from\":\"\(Vocabulary.stateWord(from, r.transport))\","
+      }
+      if let owner { leading += "\"owner\":" + JSONText.string(owner) + "," }
+      if let note { leading += "\"note\":\"\(note)\"," }
+      return try json.write(r, leading: leading)
+    }
+    var line = time + " " + pad(word, Columns.eventKind.width) + " "
+    line += pad((r.transport == .tcp ? "tcp" : "udp") + (r.family == .inet6 ? "6" : ""), 5)
+    line += pad(Vocabulary.netstatEndpoint(r.local), Columns.localAddress.width) + " "
+    line += pad(Vocabulary.netstatEndpoint(r.remote), Columns.foreignAddress.width) + " "
+    if case .state(let from) = e.change {
+      line += Vocabulary.stateWord(from, r.transport) + " → " + Vocabulary.stateWord(r)
+    } else {
+      line += Vocabulary.stateWord(r)
+    }
+    if let owner { line += " " + owner }
+    if let note { line += " (\(note))" }
+    out.append(line + "\n")
+    try out.endRow()
+  }
+
+  private func pad(_ s: String, _ width: Int) -> String {
+    s.utf8.count >= width ? s : s + String(repeating: " ", count: width - s.utf8.count)
+  }
+}
+
+/// JSON text for strings built in Swift.
+public enum JSONText {
+  /// `"…"` with `jsonString`'s escaping.
+  public static func string(_ s: String) -> String {
+    let bytes = Array(s.utf8)
+    var out = [UInt8](repeating: 0, count: 12 * bytes.count + 2)
+    let n = out.withUnsafeMutableBufferPointer { o in
+      bytes.withUnsafeBytes { b in
+        // swift-format-ignore: NeverForceUnwrap
+        var c = RowCursor(o.baseAddress!)
+        c.jsonString(b)
+        return c.p - o.baseAddress!
+      }
+    }
+    return String(decoding: out[..<n], as: UTF8.self)
+  }
+}

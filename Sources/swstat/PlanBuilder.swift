@@ -1,0 +1,183 @@
+import SwstatCore
+import SwstatModes
+import SwstatRender
+
+/// A command line that cannot run: one line naming the flag and what is wrong (exit 64).
+struct UsageError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Turns the flags into a plan: each value parsed once, each conflict refused here.
+enum PlanBuilder {
+  /// The plan for `f`. `terminal`: whether standard output is a terminal (names others chose
+  /// are then written visibly in netstat's own columns too).
+  static func build(_ f: Flags, terminal: Bool) throws(UsageError) -> Plan {
+    var plan = Plan()
+    let modes: [(Bool, String)] = [
+      (f.count, "--count"), (f.countBy != nil, "--count-by"), (!f.expect.isEmpty, "--expect"),
+      (f.quiet, "-q"), (f.continuous, "-c"), (f.watch, "--watch"), (f.events, "--events"),
+      (f.statistics, "-s"),
+    ]
+    let given = modes.filter(\.0).map(\.1)
+    if given.count > 1 {
+      throw UsageError("\(given.joined(separator: " and ")) are separate modes: give one")
+    }
+    let filter: SocketFilter
+    do {
+      filter = try SocketFilter.parse(
+        state: f.state, sport: f.sport, dport: f.dport, port: f.port, src: f.src, dst: f.dst)
+    } catch {
+      throw UsageError(error.description)
+    }
+    if let text = f.countBy {
+      switch CountKey.parseList(text) {
+      case .success(let keys): plan.mode = .groupedCount(keys)
+      case .failure(let bad): throw UsageError("--count-by: \(bad)")
+      }
+    } else if !f.expect.isEmpty {
+      var all: [Expectation] = []
+      for e in f.expect {
+        do { all += try Expectation.parseList(e) } catch { throw UsageError("--expect: \(error)") }
+      }
+      plan.mode = .expect(all)
+    } else if f.count {
+      plan.mode = .count
+    } else if f.quiet {
+      plan.mode = .quiet
+    } else if f.continuous {
+      plan.mode = .continuous
+    } else if f.watch {
+      plan.mode = .watch
+    } else if f.events {
+      plan.mode = .events
+    } else if f.statistics {
+      plan.mode = .statistics
+    }
+    let live = f.continuous || f.watch || f.events
+    if let text = f.interval {
+      guard live else { throw UsageError("--interval: applies to -c, --watch and --events only") }
+      plan.interval = try seconds(text)
+    } else {
+      plan.interval = f.events ? 0.1 : 1
+    }
+    if let text = f.pid {
+      guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let pid = Int32(text),
+        (1...4_194_304).contains(pid)
+      else { throw UsageError("--pid: expected a process id from 1 to 4194304, got \"\(text)\"") }
+      plan.ownerFilter = OwnerFilter(pid: pid)
+    }
+    if let program = f.program {
+      guard !program.isEmpty else { throw UsageError("--program: expected a program name") }
+      plan.ownerFilter = OwnerFilter(pid: plan.ownerFilter?.pid, program: program)
+    }
+    let namedFilter = filter != SocketFilter()
+    // Tables, as netstat's main() picks them; JSON, counts, live modes and filters keep to TCP
+    // and UDP unless -x or -w names the others.
+    var tables = Plan.Tables()
+    let protocolGiven = f.tcp || f.udp || f.raw || f.unix
+    let familyGiven = f.inet || f.inet6
+    if !protocolGiven {
+      tables.tcp = true
+      tables.udp = true
+      let everyTable =
+        !f.json && !namedFilter && plan.ownerFilter == nil
+        && (plan.mode == .rows || plan.mode == .continuous)
+      tables.udplite = everyTable
+      tables.raw = everyTable
+      tables.unix = everyTable && !familyGiven
+    } else if familyGiven && !(f.tcp || f.udp || f.raw) {
+      (tables.tcp, tables.udp, tables.udplite, tables.raw) = (true, true, true, true)
+      tables.unix = f.unix
+    } else {
+      (tables.tcp, tables.udp, tables.raw, tables.unix) = (f.tcp, f.udp, f.raw, f.unix)
+    }
+    tables.rawNamed = f.raw
+    tables.unixNamed = f.unix
+    if plan.mode == .statistics {
+      // -s: the protocols named pick the sections (none named: all of them).
+      (tables.tcp, tables.udp, tables.raw, tables.udplite) = (f.tcp, f.udp, f.raw, false)
+      tables.unix = false
+    }
+    plan.tables = tables
+    if f.unix || f.raw {
+      let flag = f.unix ? "-x" : "-w"
+      switch plan.mode {
+      case .rows, .continuous: break
+      case .statistics:
+        if f.unix { throw UsageError("-s: no statistics support for UNIX domain sockets (-x)") }
+      default:
+        throw UsageError(
+          "\(flag): \(given.first ?? "") counts TCP and UDP sockets; -x and -w only list")
+      }
+      if namedFilter && !(f.tcp || f.udp) {
+        throw UsageError(
+          "\(flag): --state, --sport, --dport, --port, --src and --dst select TCP and UDP sockets")
+      }
+    }
+    if plan.mode == .statistics && (namedFilter || plan.ownerFilter != nil) {
+      throw UsageError("-s prints counters; the socket filters do not apply to it")
+    }
+    var transports: [TransportProtocol] = []
+    if tables.tcp { transports.append(.tcp) }
+    if tables.udp { transports.append(.udp) }
+    var families: [AddressFamily] = []
+    if f.inet { families.append(.inet) }
+    if f.inet6 { families.append(.inet6) }
+    if families.isEmpty { families = [.inet, .inet6] }
+    // A count covers servers too unless -l narrows it (a LISTEN row always zero would only
+    // mislead), and so do the live modes; a --state list names the states wanted, as in ss.
+    let counting: Bool
+    switch plan.mode {
+    case .count, .groupedCount, .expect, .watch, .events: counting = true
+    default: counting = false
+    }
+    let scope: ListeningScope =
+      f.all || ((counting || filter.states != nil) && !f.listening)
+      ? .all : f.listening ? .listening : .connected
+    plan.query = SocketQuery(
+      transports: transports.isEmpty ? [.tcp, .udp] : transports,
+      families: families, scope: scope, filter: filter)
+    plan.programs = f.programs || plan.ownerFilter != nil
+    plan.json = f.json
+    var look = NetstatOptions()
+    look.scope = scope
+    look.wide = f.wide
+    look.numericHosts = f.numeric || f.numericHosts
+    look.numericPorts = f.numeric || f.numericPorts
+    look.numericUsers = f.numeric || f.numericUsers
+    look.extend = f.extend > 0
+    look.programs = plan.programs
+    look.timers = f.timers
+    look.header = !f.noHeader
+    look.names = terminal ? .visible : .netstat
+    plan.look = look
+    plan.source = f.source
+    plan.procRoot = f.procRoot
+    plan.verbose = f.verbose
+    if f.allNetns {
+      if f.netns != nil { throw UsageError("--netns and --all-netns exclude each other") }
+      switch plan.mode {
+      case .rows, .statistics: break
+      default: throw UsageError("--all-netns lists sockets; it does not count or watch them")
+      }
+      plan.namespace = .all
+    } else if let name = f.netns {
+      guard !name.isEmpty else { throw UsageError("--netns: expected a name or a path") }
+      plan.namespace = .one(path: NetworkNamespaces.path(for: name), given: name)
+    }
+    return plan
+  }
+
+  /// Seconds as decimal digits with an optional fraction (no sign, exponent or hex: `0x10` is
+  /// not 16 s), from 0.01 to 86400.
+  static func seconds(_ text: String) throws(UsageError) -> Double {
+    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+    let digits = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+    guard digits, text.utf8.count <= 12, let value = Double(text), value >= 0.01, value <= 86400
+    else {
+      throw UsageError("--interval: expected seconds from 0.01 to 86400, got \"\(text)\"")
+    }
+    return value
+  }
+}
