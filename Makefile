@@ -7,10 +7,10 @@ SWIFT   ?= swift
 # Release builds link the Swift runtime statically: start-up is most of a small listing.
 RELEASE_FLAGS = -c release --static-swift-stdlib
 # prometheus (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics
-# parser) are for the exporter's tests only. libcurl4-openssl-dev: swstat-export's static
-# Swift runtime carries FoundationNetworking (FlyingFox imports it), which links -lcurl.
+# parser) are for the exporter's tests only; they also use prlimit and setpriv, from
+# util-linux (Essential: always there).
 DEB_PACKAGES  = libmnl-dev pkg-config net-tools iproute2 python3 python3-jsonschema jq \
-                prometheus python3-prometheus-client libcurl4-openssl-dev
+                prometheus python3-prometheus-client
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \
             --local-file --troff-device=utf8 --ditroff
 
