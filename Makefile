@@ -12,7 +12,7 @@ RELEASE_FLAGS = -c release --static-swift-stdlib
 # (setpriv, prlimit, script), python3-jsonschema and jq for the NDJSON tests, prometheus
 # (promtool, a real server) and python3-prometheus-client (a strict OpenMetrics parser) for
 # the exporter's.
-RUN_PACKAGES  = libmnl-dev pkg-config libcurl4-openssl-dev
+RUN_PACKAGES  = libmnl-dev pkg-config
 TEST_PACKAGES = net-tools iproute2 python3 python3-jsonschema jq tmux procps man-db util-linux \
                 bsdutils prometheus python3-prometheus-client
 MAN_CHECK = LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings --encoding=UTF-8 \

@@ -14,10 +14,17 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-    // swstat-export only: the Prometheus registry and exposition, and a small HTTP server
-    // without NIO (chosen over Hummingbird for build time, start-up and memory; issue 7).
+    // swstat-export only: the Prometheus registry and exposition (it needs no Foundation).
+    // The HTTP server is swstat's own (Sources/swstat-export/HTTPServer.swift): non-blocking
+    // sockets and poll(2) on one thread, a head of at most 8 KiB parsed in one pass, deadlines,
+    // and a connection cap from RLIMIT_NOFILE that closes the longest-waiting connection when
+    // full (issue 11). FlyingFox, the server before, cannot be configured so (its one timeout
+    // bounds the handler, not reading a request; no head limit, no cap: a 128 KB header cost
+    // 7 s of CPU, 1030 idle connections ended the process), and it pulled FoundationNetworking,
+    // hence libcurl, into the static binary. SwiftNIO could be made to, but each limit would be
+    // a handler of our own anyway, on an event-loop stack built for many busy clients, at several
+    // times the build time; a server for two URLs and a few scrapers is small enough to own.
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-    .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
   ],
   targets: [
     // libmnl as a system library: `apt-get install libmnl-dev` provides libmnl.pc.
@@ -62,10 +69,11 @@ let package = Package(
         "SwstatCore", "SwstatRender",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Prometheus", package: "swift-prometheus"),
-        .product(name: "FlyingFox", package: "FlyingFox"),
-        .product(name: "FlyingSocks", package: "FlyingFox"),
+        .product(name: "SystemPackage", package: "swift-system"),
       ]),
+    // connection_holder.py: the helper process that holds many connections to the exporter.
     .testTarget(
-      name: "swstatExportTests", dependencies: ["swstat-export", "swstat", "SwstatTestSupport"]),
+      name: "swstatExportTests", dependencies: ["swstat-export", "swstat", "SwstatTestSupport"],
+      exclude: ["connection_holder.py"]),
   ]
 )

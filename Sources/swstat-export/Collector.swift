@@ -40,7 +40,8 @@ struct PortRow: Hashable {
 
 /// One row of `swstat_program_sockets`.
 struct ProgramKey: Hashable {
-  /// argv[0] as netstat -p shows it; "-" when no process we can see holds the socket.
+  /// argv[0] as netstat -p shows it, `[comm]` when that is empty or `-` (`programLabel`); "-"
+  /// only when no process we can see holds the socket.
   var program: String
   var transport: TransportProtocol
   var state: String
@@ -134,8 +135,7 @@ struct Collector: Sendable {
           if let name = names[pid] {
             program = name
           } else {
-            let name = owners.program(of: pid).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            program = name.isEmpty ? "-" : name
+            program = programLabel(argv0: owners.program(of: pid), pid: pid)
             names[pid] = program
           }
         }
@@ -147,6 +147,20 @@ struct Collector: Sendable {
     scrape.tcpExt = try TcpExtCounters.read(procRoot: procRoot)
     scrape.duration = clock.now - start
     return scrape
+  }
+
+  /// The `program` label of a process: argv[0] as netstat trims it, or `[comm]` from
+  /// /proc/PID/comm (as ps shows a process without a command line) when argv[0] is empty or
+  /// exactly `-`, so that no process takes `-`, the value for sockets no visible process holds.
+  /// Bytes that are not UTF-8 become U+FFFD: Prometheus rejects a label that is not UTF-8.
+  func programLabel(argv0: [UInt8]?, pid: Int32) -> String {
+    if let argv0, !argv0.isEmpty, argv0 != [UInt8(ascii: "-")] {
+      return String(decoding: argv0, as: UTF8.self)
+    }
+    // The kernel ends comm with a newline; an unreadable one (the process is gone) is empty.
+    var comm = (try? RegularFile.read("\(procRoot)/\(pid)/comm")) ?? []
+    if comm.last == UInt8(ascii: "\n") { comm.removeLast() }
+    return "[" + String(decoding: comm, as: UTF8.self) + "]"
   }
 
   /// Keeps the `keep` ports with the most sockets (ties: the lower port) and sums the rest into

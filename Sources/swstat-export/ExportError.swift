@@ -11,6 +11,9 @@ enum ExportError: Error, Equatable, CustomStringConvertible {
   case file(path: String, errno: Errno)
   /// A file whose content we cannot use.
   case malformed(path: String, reason: String)
+  /// A path that names something other than a regular file: a FIFO, a device, a folder, a
+  /// symbolic link. `kind` says which, in words ("a FIFO").
+  case notRegular(path: String, kind: String)
 
   var description: String {
     switch self {
@@ -18,6 +21,7 @@ enum ExportError: Error, Equatable, CustomStringConvertible {
     case .listen(let address, let errno), .file(let address, let errno):
       "\(address): \(errno) (errno \(errno.rawValue))"
     case .malformed(let path, let reason): "\(path): \(reason)"
+    case .notRegular(let path, let kind): "\(path): not a regular file (\(kind))"
     }
   }
 }

@@ -1,7 +1,5 @@
-import FlyingFox
-import FlyingSocks
 import Glibc
-import Synchronization
+import SystemPackage
 
 /// `swstat-export`, which `swstat export` execs: the flags, then the textfile loop or the server.
 ///
@@ -30,56 +28,42 @@ enum ExportMain {
     } catch {
       fail(error.description)
     }
-    serve(
-      MetricsServer(address: address, endpoint: MetricsEndpoint(collector: command.collector)),
-      signals: signals)
+    serve(address, endpoint: MetricsEndpoint(collector: command.collector), signals: signals)
   }
 
-  /// Runs the server until SIGTERM or SIGINT (exit 0), or until it cannot listen (exit 1).
-  static func serve(_ metrics: MetricsServer, signals: sigset_t) -> Never {
+  /// Serves until SIGTERM or SIGINT (exit 0), or exits 1 when it cannot listen. The loop runs
+  /// on this thread; a second one takes the signals with sigwait and stops the loop, a third
+  /// runs the dumps.
+  static func serve(_ address: ListenAddress, endpoint: MetricsEndpoint, signals: sigset_t) -> Never
+  {
     let server: HTTPServer
     do {
-      server = try metrics.makeServer()
+      let listener = try openListener(address)
+      // One line once bound, with the port the kernel picked for port 0.
+      writeStderr("swstat: listening on \(boundAddress(listener) ?? address.description)\n")
+      let waker = try LoopWaker()
+      let worker = try ScrapeWorker(endpoint: endpoint, waker: waker)
+      server = HTTPServer(
+        listener: listener, limits: .current(), waker: waker, worker: worker,
+        route: MetricsRoutes.route)
     } catch {
-      fail(ExportError.badAddress(metrics.address.description, reason: "\(error)").description)
+      fail(error.description)
     }
-    let stopping = Atomic<Bool>(false)
-    Task {
-      await metrics.addRoutes(to: server)
-      Task {
-        // One line once bound, with the port the kernel picked for port 0.
-        try await server.waitUntilListening(timeout: 30)
-        let bound = MetricsServer.text(await server.listeningAddress) ?? metrics.address.description
-        writeStderr("swstat: listening on \(bound)\n")
+    let waker = server.waker
+    var rc = server.worker.start()
+    if rc == 0 {
+      rc = startThread {
+        var signals = signals
+        var signal: Int32 = 0
+        while sigwait(&signals, &signal) != 0 {}
+        waker.stop()
       }
-      do {
-        try await server.run()
-      } catch {
-        if !stopping.load(ordering: .acquiring) {
-          fail(listenFailure(error, address: metrics.address).description)
-        }
-      }
-      exit(0)
     }
-    var signals = signals
-    var signal: Int32 = 0
-    while sigwait(&signals, &signal) != 0 {}
-    stopping.store(true, ordering: .releasing)
-    Task {
-      await server.stop(timeout: 1)
-      exit(0)
+    guard rc == 0 else {
+      fail(ExportError.file(path: "pthread_create", errno: .init(rawValue: rc)).description)
     }
-    // A stop that hangs (a scrape stuck in the kernel) still ends, after 3 s.
-    sleep(3)
+    server.run()
     exit(0)
-  }
-
-  /// The bind or listen failure as one line: the address, then the reason and errno.
-  static func listenFailure(_ error: any Error, address: ListenAddress) -> ExportError {
-    if case .failed(_, let errno, _) = error as? SocketError {
-      return .listen(address: address.description, errno: .init(rawValue: errno))
-    }
-    return .badAddress(address.description, reason: "\(error)")
   }
 }
 

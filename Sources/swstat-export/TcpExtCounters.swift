@@ -1,6 +1,3 @@
-import Glibc
-import SystemPackage
-
 /// The listen counters of /proc/net/netstat's `TcpExt:` lines (a header line of names, then a
 /// line of values), which `nstat` shows as TcpExtListenOverflows and TcpExtListenDrops.
 struct TcpExtCounters: Equatable {
@@ -14,11 +11,13 @@ struct TcpExtCounters: Equatable {
     let path = procRoot + "/net/netstat"
     let bytes: [UInt8]
     do {
-      bytes = try readWholeFile(path)
-    } catch .noSuchFileOrDirectory {
-      return nil
+      bytes = try RegularFile.read(path)
     } catch {
-      throw .file(path: path, errno: error)
+      switch error {
+      case .system(.noSuchFileOrDirectory): return nil
+      case .system(let errno): throw .file(path: path, errno: errno)
+      case .notRegular(let kind): throw .notRegular(path: path, kind: kind)
+      }
     }
     guard let counters = parse(bytes) else {
       throw .malformed(path: path, reason: "no TcpExt ListenOverflows and ListenDrops")
@@ -42,28 +41,5 @@ struct TcpExtCounters: Equatable {
       return TcpExtCounters(listenOverflows: overflows, listenDrops: drops)
     }
     return nil
-  }
-}
-
-/// Reads a file to end of file; /proc hands out one page per read(), so loop until 0.
-func readWholeFile(_ path: String) throws(Errno) -> [UInt8] {
-  let fd: FileDescriptor
-  do {
-    fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
-  } catch {
-    throw (error as? Errno) ?? .ioError
-  }
-  defer { try? fd.close() }
-  var out: [UInt8] = []
-  var chunk = [UInt8](repeating: 0, count: 16384)
-  while true {
-    let n: Int
-    do {
-      n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
-    } catch {
-      throw (error as? Errno) ?? .ioError
-    }
-    if n == 0 { return out }
-    out.append(contentsOf: chunk[..<n])
   }
 }

@@ -1,8 +1,12 @@
 import Foundation
 import SwstatTestSupport
 
-/// The swstat-export binary built with the tests.
-var exporterPath: String { productsDirectory.appendingPathComponent("swstat-export").path }
+/// The swstat-export binary built with the tests, or the one SWSTAT_EXPORT_BINARY names (to run
+/// the suite against another build, such as an older one a new test must fail on).
+var exporterPath: String {
+  ProcessInfo.processInfo.environment["SWSTAT_EXPORT_BINARY"]
+    ?? productsDirectory.appendingPathComponent("swstat-export").path
+}
 
 /// Whether a command is on PATH.
 func onPath(_ name: String) -> Bool {
@@ -214,12 +218,18 @@ final class RunningExporter: @unchecked Sendable {
   let port: UInt16
   private let stderrPipe: Pipe
 
-  init(_ arguments: [String], in namespace: NetworkNamespace? = nil) throws {
+  /// `wrapper` runs before the exporter and must exec it (`prlimit --nofile=N`), so that the
+  /// pid stays the exporter's.
+  init(_ arguments: [String], in namespace: NetworkNamespace? = nil, wrapper: [String] = []) throws
+  {
     let p = Process()
     if let namespace {
       // ip netns exec execs the command, so the pid is the exporter's own.
       p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      p.arguments = ["ip", "netns", "exec", namespace.name, exporterPath] + arguments
+      p.arguments = ["ip", "netns", "exec", namespace.name] + wrapper + [exporterPath] + arguments
+    } else if !wrapper.isEmpty {
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      p.arguments = wrapper + [exporterPath] + arguments
     } else {
       p.executableURL = URL(fileURLWithPath: exporterPath)
       p.arguments = arguments

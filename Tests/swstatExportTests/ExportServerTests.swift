@@ -240,4 +240,38 @@ import Testing
     #expect(end.status == 0)
     #expect(end.stderr.isEmpty)
   }
+
+  /// `/proc/net/netstat` replaced by a FIFO in a --proc-root tree: the scrape answers 500 at
+  /// once, naming it, instead of hanging the exporter (issue 11, item 7); the textfile run exits.
+  @Test func fifoInProcRootIsRefused() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "swstat-fifo-\(getpid())-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("net"), withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: root) }
+    let header =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    for name in ["tcp", "tcp6", "udp", "udp6"] {
+      try header.write(
+        to: root.appendingPathComponent("net/\(name)"), atomically: true, encoding: .utf8)
+    }
+    let fifo = root.appendingPathComponent("net/netstat").path
+    #expect(mkfifo(fifo, 0o644) == 0)
+    let message = "swstat: \(fifo): not a regular file (a FIFO)\n"
+    let exporter = try RunningExporter([
+      "--listen", "127.0.0.1:0", "--source", "proc", "--proc-root", root.path,
+    ])
+    defer { exporter.stop() }
+    let start = Date()
+    let reply = try httpGet(port: exporter.port, path: "/metrics")
+    #expect(reply.status == 500)
+    #expect(reply.body == message)
+    #expect(since(start) < 2)
+    let file = root.appendingPathComponent("out.prom").path
+    let r = try runCommand(
+      [exporterPath, "--textfile", file, "--source", "proc", "--proc-root", root.path],
+      timeout: 10)
+    #expect(r.status == 1)
+    #expect(r.stderr == message)
+  }
 }

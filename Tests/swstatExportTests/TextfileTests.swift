@@ -108,4 +108,102 @@ import Testing
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "old\n")
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["swstat.prom"])
   }
+
+  /// The symbolic link attack on the textfile (issue 11, item 2), by `nobody`, who may write the
+  /// textfile folder (as node_exporter's user may): links at every name the old scheme could
+  /// use (PATH.tmp.PID for pids around the exporter's) and at other plausible names, pointing at
+  /// root's files that nobody may write. The exporter (root) rewrites PATH every 50 ms for 3 s:
+  /// the targets stay byte for byte as they were, and PATH stays a regular file, replaced many
+  /// times.
+  @Test(
+    needs(isRoot, "needs root, to run the attack as nobody"),
+    needs(onPath("setpriv"), "setpriv missing (util-linux)"))
+  func symlinkAttackAsNobody() throws {
+    let attack = try TextfileAttack(race: false)
+    defer { attack.remove() }
+    let exporter = try attack.startExporter()
+    defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL) } }
+    let attacker = try attack.startAttacker(around: exporter.processIdentifier, seconds: 4)
+    defer { attacker.stop() }
+    // Each version of the file, told apart by inode and modification time (inode numbers are
+    // reused at once).
+    var versions: Set<[Int]> = []
+    let start = Date()
+    while since(start) < 3 {
+      var st = stat()
+      if lstat(attack.path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG {
+        versions.insert([Int(st.st_ino), st.st_mtim.tv_sec, st.st_mtim.tv_nsec])
+      }
+      usleep(10_000)
+    }
+    let status = stopProcess(exporter)
+    let report = try attacker.finish()
+    #expect(status == 0)
+    #expect(report.planted >= 200, "the attacker planted \(report.planted) links")
+    #expect(attack.changedVictims().isEmpty, "\(attack.changedVictims())")
+    var st = stat()
+    #expect(lstat(attack.path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_uid == 0)
+    #expect(st.st_mode & 0o777 == 0o644)
+    #expect(versions.count >= 10, "PATH was replaced \(versions.count) times")
+    let text = try String(contentsOfFile: attack.path, encoding: .utf8)
+    #expect(text.contains("# TYPE swstat_sockets gauge"))
+  }
+
+  /// The same attacker, now also racing the exporter: every new regular file that appears in
+  /// the folder is replaced at once by a link to a victim. Whatever it wins, the victims stay as
+  /// they were: the exporter writes only through the descriptor of the file it just created.
+  @Test(
+    needs(isRoot, "needs root, to run the attack as nobody"),
+    needs(onPath("setpriv"), "setpriv missing (util-linux)"))
+  func racingAttackAsNobody() throws {
+    let attack = try TextfileAttack(race: true)
+    defer { attack.remove() }
+    let exporter = try attack.startExporter()
+    defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL) } }
+    let attacker = try attack.startAttacker(around: exporter.processIdentifier, seconds: 4)
+    defer { attacker.stop() }
+    usleep(3_000_000)
+    #expect(stopProcess(exporter) == 0)
+    let report = try attacker.finish()
+    #expect(attack.changedVictims().isEmpty, "\(attack.changedVictims())")
+    print(
+      "racingAttackAsNobody: \(report.planted) links planted, \(report.replaced) files replaced")
+  }
+
+  /// A PATH that exists and is not a regular file is refused with one line and exit 1, and left
+  /// as it was: a device (a copy of /dev/full's node, made with mknod: the test must not risk
+  /// the real one), a FIFO, a folder, a symbolic link.
+  @Test(needs(isRoot, "needs root, for mknod"))
+  func refusesWhatIsNotARegularFile() throws {
+    let dir = try folder()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let device = dir.appendingPathComponent("full").path
+    #expect(try runCommand(["mknod", device, "c", "1", "7"]).status == 0)
+    let fifo = dir.appendingPathComponent("fifo").path
+    #expect(mkfifo(fifo, 0o644) == 0)
+    let folder = dir.appendingPathComponent("folder").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+    let target = dir.appendingPathComponent("target").path
+    try "keep\n".write(toFile: target, atomically: false, encoding: .utf8)
+    let link = dir.appendingPathComponent("link.prom").path
+    #expect(symlink(target, link) == 0)
+    for (path, kind, mode) in [
+      (device, "a character device", S_IFCHR), (fifo, "a FIFO", S_IFIFO),
+      (folder, "a directory", S_IFDIR), (link, "a symbolic link", S_IFLNK),
+    ] {
+      var before = stat()
+      lstat(path, &before)
+      let r = try runCommand([exporterPath, "--textfile", path], timeout: 30)
+      #expect(r.status == 1, "\(path)")
+      #expect(r.stderr == "swstat: --textfile \(path): not a regular file (\(kind))\n")
+      var after = stat()
+      #expect(lstat(path, &after) == 0 && after.st_mode & S_IFMT == mode, "\(path)")
+      #expect(after.st_ino == before.st_ino && after.st_rdev == before.st_rdev, "\(path)")
+    }
+    #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
+    // Nothing left behind but what the test made.
+    #expect(
+      try Set(FileManager.default.contentsOfDirectory(atPath: dir.path))
+        == ["full", "fifo", "folder", "target", "link.prom"])
+  }
 }
