@@ -15,14 +15,46 @@ public func fuzzParsers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   guard size >= 1 else { return 0 }
   let bytes = UnsafeBufferPointer(start: data, count: size)
   let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
-  switch bytes[0] % 5 {
+  switch bytes[0] % 6 {
   case 0: checkExpectations(text)
   case 1: checkStateMask(text)
   case 2: checkPrefix(text)
   case 3: checkPorts(text)
-  default: checkFilter(bytes.dropFirst())
+  case 4: checkFilter(bytes.dropFirst())
+  default: checkUnixText(Array(bytes.dropFirst()))
   }
   return 0
+}
+
+/// /proc/net/unix text of any bytes — names holding line breaks, controls, bytes that are not
+/// UTF-8, lines that are not sockets — never traps; every line after the header is a socket or
+/// reported skipped; no name holds a line break; and merged with unix_diag records whose names
+/// run on over the following lines, exactly those lines are skipped and every socket is one of
+/// the merge's inputs.
+func checkUnixText(_ bytes: [UInt8]) {
+  var records: [UnixSocketRecord] = []
+  guard let report = try? UnixProcText.parse(bytes, { records.append($0) }) else {
+    fail("parse threw")
+  }
+  let lines = bytes.split(separator: 0x0a, omittingEmptySubsequences: false).dropFirst()
+    .filter { !$0.allSatisfy { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0d) } }
+  if records.count + report.skippedLines.count != lines.count {
+    fail("\(records.count) sockets + \(report.skippedLines.count) skipped != \(lines.count) lines")
+  }
+  if records.contains(where: { $0.path.contains(0x0a) }) { fail("a name holds a line break") }
+  // unix_diag's view: each socket with an inode, its name running on over the next line when
+  // that line is not a socket (as a name holding a line break makes it).
+  var diag: [UnixSocketRecord] = []
+  for r in records where r.inode != 0 {
+    var d = r
+    d.referenceCount = nil
+    diag.append(d)
+  }
+  var merged: [UnixSocketRecord] = []
+  guard (try? UnixProcText.merge(diag, procText: bytes, path: "p", { merged.append($0) })) != nil
+  else { fail("merge threw") }
+  let known = Set(records.map(\.inode))
+  for m in merged where !known.contains(m.inode) { fail("merge made up inode \(m.inode)") }
 }
 
 /// Stops the run with a message libFuzzer shows beside the crashing input.

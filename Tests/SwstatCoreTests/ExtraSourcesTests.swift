@@ -15,7 +15,7 @@ import Testing
 
   @Test func unixLines() throws {
     var records: [UnixSocketRecord] = []
-    try UnixSocketSource.parse(Array(Self.unixText.utf8)) { records.append($0) }
+    try UnixProcText.parse(Array(Self.unixText.utf8)) { records.append($0) }
     #expect(records.count == 4)
     #expect(records[0].isListening && records[0].referenceCount == 2 && records[0].type == 1)
     // The whole name, blanks included (netstat's %s would stop at the blank).
@@ -31,7 +31,7 @@ import Testing
     let text = Array(
       (Self.unixText.replacingOccurrences(of: "@abstract\n", with: "@x\ny\n") + "junk\n").utf8)
     var records: [UnixSocketRecord] = []
-    let report = try UnixSocketSource.parse(text, path: "/proc/net/unix") { records.append($0) }
+    let report = try UnixProcText.parse(text, path: "/proc/net/unix") { records.append($0) }
     #expect(records.count == 4)
     #expect(records[1].path == Array("@x".utf8))
     #expect(report.skippedLines == [4, 7] && report.path == "/proc/net/unix")
@@ -57,7 +57,7 @@ import Testing
       UnixSocketRecord(type: 1, socketState: 3, flags: 0, inode: 855300, path: Array("/run/ok".utf8)),
     ]
     var records: [UnixSocketRecord] = []
-    let report = try UnixSocketSource.merge(diag, procText: Array(text.utf8), path: "p") {
+    let report = try UnixProcText.merge(diag, procText: Array(text.utf8), path: "p") {
       records.append($0)
     }
     #expect(report.skippedLines.isEmpty)
