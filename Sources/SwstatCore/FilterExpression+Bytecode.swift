@@ -70,12 +70,15 @@ public enum FilterBytecode {
   enum Piece {
     case always(Bool)
     case code([UInt8])
+    /// Longer than `maximumLength`: no program can hold it.
+    case tooLong
 
     static func and(_ a: Piece, _ b: Piece) -> Piece {
       switch (a, b) {
       case (.always(false), _), (_, .always(false)): return .always(false)
       case (.always(true), let x), (let x, .always(true)): return x
-      case (.code(let x), .code(let y)): return .code(FilterBytecode.and(x, y))
+      case (.tooLong, _), (_, .tooLong): return .tooLong
+      case (.code(let x), .code(let y)): return checked(FilterBytecode.and(x, y))
       }
     }
 
@@ -83,7 +86,9 @@ public enum FilterBytecode {
       switch (a, b) {
       case (.always(true), _), (_, .always(true)): return .always(true)
       case (.always(false), let x), (let x, .always(false)): return x
+      case (.tooLong, _), (_, .tooLong): return .tooLong
       case (.code(let x), .code(let y)):
+        guard x.count + y.count < maximumLength else { return .tooLong }
         return .code(x + op(.jmp, yes: 4, no: y.count + 4) + y)
       }
     }
@@ -91,14 +96,20 @@ public enum FilterBytecode {
     static func not(_ a: Piece) -> Piece {
       switch a {
       case .always(let v): return .always(!v)
-      case .code(let x): return .code(x + op(.jmp, yes: 4, no: 8))
+      case .tooLong: return .tooLong
+      case .code(let x): return checked(x + op(.jmp, yes: 4, no: 8))
       }
     }
 
-    /// The program: none for `true`, a lone JMP past the end for `false`.
+    static func checked(_ code: [UInt8]) -> Piece {
+      code.count <= maximumLength ? .code(code) : .tooLong
+    }
+
+    /// The program: none for `true` (and when too long: the Swift check has to do), a lone
+    /// JMP past the end for `false`.
     var program: [UInt8] {
       switch self {
-      case .always(true): []
+      case .always(true), .tooLong: []
       case .always(false): op(.jmp, yes: 4, no: 8)
       case .code(let x): x
       }
@@ -362,11 +373,8 @@ public enum FilterBytecode {
 }
 
 extension ExpressionFilter {
-  /// The expression as inet_diag bytecode for INET_DIAG_REQ_BYTECODE, filtering as `matches`
-  /// with every condition known (ss's two passes, as `plan` says); empty when there is nothing
-  /// for the kernel to test, or when the program would be longer than the 16-bit jumps allow.
-  /// The states go into `idiag_states` instead (`states`).
-  public var bytecode: [UInt8] {
+  /// `bytecode` for an expression and its plan.
+  static func program(_ expression: FilterExpression?, _ plan: Plan) -> [UInt8] {
     guard let expression else { return [] }
     let piece: FilterBytecode.Piece
     switch plan {
@@ -377,7 +385,6 @@ extension ExpressionFilter {
         FilterBytecode.compile(expression, .kernel),
         FilterBytecode.compile(expression, .userSpace))
     }
-    let program = piece.program
-    return program.count <= FilterBytecode.maximumLength ? program : []
+    return piece.program
   }
 }

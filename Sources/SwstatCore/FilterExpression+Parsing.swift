@@ -190,6 +190,15 @@ struct FilterParser {
   let environment: FilterEnvironment
   let tokens: [FilterToken]
   var at = 0
+  /// "(" and `not` open around the token being parsed.
+  var depth = 0
+  /// Conditions so far.
+  var conditions = 0
+
+  /// How deep "(" and `not` may nest, and how many conditions a filter may have: the tree is
+  /// walked recursively (an `and`/`or` chain is as deep as it is long), so both bound the stack.
+  static let maximumDepth = 256
+  static let maximumConditions = 4096
 
   init(words: [String], unit: String, environment: FilterEnvironment) {
     self.words = words
@@ -210,11 +219,11 @@ struct FilterParser {
     while let t = peek, case .state = FilterKeyword(t.text) {
       at += 1
       guard let name = next() else {
-        throw error(at: t, "nothing after \"\(t.text)\"", "expected a state name")
+        throw error(at: t, "nothing after \(quoted(t.text))", "expected a state name")
       }
       guard let bits = StateMask.ssNames[name.text.lowercased()] else {
         throw error(
-          at: name, "unknown state \"\(name.text)\"",
+          at: name, "unknown state \(quoted(name.text))",
           "ss's names are " + StateMask.ssNameList.joined(separator: ", "))
       }
       states = t.text == "state" ? (states ?? 0) | bits : (states ?? StateMask.all.rawValue) & ~bits
@@ -240,7 +249,8 @@ struct FilterParser {
         at += 1
         left = .or(left, try primary(after: t))
       case .open, .not, .condition, .state: left = .and(left, try primary(after: nil))
-      default: throw error(at: t, "unexpected \"\(t.text)\"", "expected and, or, or a condition")
+      default:
+        throw error(at: t, "unexpected \(quoted(t.text))", "expected and, or, or a condition")
       }
     }
     return left
@@ -252,28 +262,45 @@ struct FilterParser {
     guard let t = next() else {
       // filter() parses a list only when a token is left, so there is a last one.
       let last = previous ?? tokens[tokens.count - 1]
-      throw error(at: last, "nothing after \"\(last.text)\"", "expected a condition")
+      throw error(at: last, "nothing after \(quoted(last.text))", "expected a condition")
     }
-    switch FilterKeyword(t.text) {
+    let keyword = FilterKeyword(t.text)
+    if case .open = keyword, depth >= Self.maximumDepth { throw tooDeep(t) }
+    if case .not = keyword, depth >= Self.maximumDepth { throw tooDeep(t) }
+    switch keyword {
     case .open:
+      depth += 1
+      defer { depth -= 1 }
       let inner = try list()
       guard peek?.text == ")" else { throw error(at: t, "no \")\" for the \"(\"", nil) }
       at += 1
       return inner
-    case .not: return .not(try primary(after: t))
+    case .not:
+      depth += 1
+      defer { depth -= 1 }
+      return .not(try primary(after: t))
     case .condition: return try condition(t)
     case .state:
-      throw error(at: t, "\"\(t.text)\" after the expression", "state and exclude words go first")
+      throw error(
+        at: t, "\(quoted(t.text)) after the expression", "state and exclude words go first")
     case .close: throw error(at: t, "unexpected \")\"", "expected a condition")
     case nil:
       throw error(
-        at: t, "unknown condition \"\(t.text)\"",
+        at: t, "unknown condition \(quoted(t.text))",
         "expected src, dst, sport, dport, dev, fwmark, cgroup, autobound, not or \"(\"")
-    default: throw error(at: t, "unexpected \"\(t.text)\"", "expected a condition")
+    default: throw error(at: t, "unexpected \(quoted(t.text))", "expected a condition")
     }
   }
 
+  func tooDeep(_ t: FilterToken) -> FilterSyntaxError {
+    error(at: t, "too deeply nested", "at most \(Self.maximumDepth) levels of \"(\" and not")
+  }
+
   mutating func condition(_ keyword: FilterToken) throws(FilterSyntaxError) -> FilterExpression {
+    conditions += 1
+    if conditions > Self.maximumConditions {
+      throw error(at: keyword, "too many conditions", "at most \(Self.maximumConditions)")
+    }
     switch keyword.text {
     case "src", "dst":
       let end: SocketEnd = keyword.text == "src" ? .source : .destination
@@ -281,7 +308,7 @@ struct FilterParser {
       if let op = peek, case .comparison(let c) = FilterKeyword(op.text) {
         guard c == .equal else {
           throw error(
-            at: op, "\"\(keyword.text)\" takes no \"\(op.text)\"",
+            at: op, "\(quoted(keyword.text)) takes no \(quoted(op.text))",
             "only = or nothing; for the opposite write not \(keyword.text) ...")
         }
         at += 1
@@ -305,7 +332,8 @@ struct FilterParser {
         case .notEqual: return .not(.condition(.host(end, HostPattern())))
         default:
           throw error(
-            at: value, "bad port \"\(value.text)\"", "\(comparison.rawValue) needs a port number")
+            at: value, "bad port \(quoted(value.text))",
+            "\(comparison.rawValue) needs a port number")
         }
       }
       return .condition(.port(end, comparison, port))
@@ -317,7 +345,7 @@ struct FilterParser {
       if let op = peek, case .comparison(let c) = FilterKeyword(op.text) {
         guard c == .equal || c == .notEqual else {
           throw error(
-            at: op, "\"\(keyword.text)\" takes no \"\(op.text)\"", "only =, != or nothing")
+            at: op, "\(quoted(keyword.text)) takes no \(quoted(op.text))", "only =, != or nothing")
         }
         negated = c == .notEqual
         at += 1
@@ -334,7 +362,7 @@ struct FilterParser {
       default:
         guard let id = environment.cgroupID(value.text) else {
           throw error(
-            at: value, "no cgroup \"\(value.text)\"",
+            at: value, "no cgroup \(quoted(value.text))",
             "expected a cgroup v2 directory, absolute or under the cgroup2 mount")
         }
         c = .cgroup(id: id, path: value.text)
@@ -348,10 +376,11 @@ struct FilterParser {
     -> FilterToken
   {
     guard let v = peek else {
-      throw error(at: previous, "nothing after \"\(previous.text)\"", "expected \(what)")
+      throw error(at: previous, "nothing after \(quoted(previous.text))", "expected \(what)")
     }
     if FilterKeyword(v.text) != nil {
-      throw error(at: v, "unexpected \"\(v.text)\"", "expected \(what) after \"\(previous.text)\"")
+      throw error(
+        at: v, "unexpected \(quoted(v.text))", "expected \(what) after \(quoted(previous.text))")
     }
     at += 1
     return v
@@ -369,8 +398,9 @@ struct FilterParser {
       // `::1` splits into ":" and port 1; ss fails there too, so say what would work.
       if !token.text.hasPrefix("["), Self.prefix(Substring(token.text))?.address.family == .inet6 {
         throw self.error(
-          at: token, "bad address \"\(token.text)\"",
-          "put an IPv6 address in brackets: [\(token.text)] or [\(token.text)]:PORT")
+          at: token, "bad address \(quoted(token.text))",
+          "put an IPv6 address in brackets: [\(visible(token.text))] or [\(visible(token.text))]:PORT"
+        )
       }
       throw error
     }
@@ -382,14 +412,14 @@ struct FilterParser {
     var portText: Substring? = nil
     if text.hasPrefix("[") {
       guard let close = text.firstIndex(of: "]") else {
-        throw error(at: token, "bad address \"\(token.text)\"", "no \"]\" after \"[\"")
+        throw error(at: token, "bad address \(quoted(token.text))", "no \"]\" after \"[\"")
       }
       address = text[text.index(after: text.startIndex)..<close]
       portText = text[text.index(after: close)...]
       if portText?.hasPrefix("/") == true {
         throw error(
-          at: token, "bad address \"\(token.text)\"",
-          "the prefix length goes inside the brackets: [\(address)\(portText ?? "")]")
+          at: token, "bad address \(quoted(token.text))",
+          "the prefix length goes inside the brackets: [\(visible(address + (portText ?? "")))]")
       }
     } else if text.hasPrefix("*") {
       address = "*"
@@ -427,7 +457,8 @@ struct FilterParser {
       }
     }
     throw error(
-      at: token, "bad address \"\(token.text)\"", "not an address, a prefix or a known host name")
+      at: token, "bad address \(quoted(token.text))",
+      "not an address, a prefix or a known host name")
   }
 
   /// ss takes `unix:`, `inet:` ... before an address and then lists only that family; swstat's
@@ -436,7 +467,7 @@ struct FilterParser {
     for family in ["unix:", "link:", "netlink:", "vsock:", "inet:", "inet6:"]
     where token.text.hasPrefix(family) {
       throw error(
-        at: token, "family \"\(family.dropLast())\" in \"\(token.text)\"",
+        at: token, "family \(quoted(family.dropLast())) in \(quoted(token.text))",
         family.hasPrefix("inet")
           ? "not supported: use -4 or -6" : "swstat filters tcp and udp sockets only")
     }
@@ -456,7 +487,7 @@ struct FilterParser {
   func port(named p: Substring, _ token: FilterToken) throws(FilterSyntaxError) -> UInt16 {
     if let n = Self.cNumber(p) {
       guard n <= UInt64(UInt16.max) else {
-        throw error(at: token, "bad port \"\(p)\"", "ports go from 0 to 65535")
+        throw error(at: token, "bad port \(quoted(p))", "ports go from 0 to 65535")
       }
       return UInt16(n)
     }
@@ -468,11 +499,11 @@ struct FilterParser {
     }
     guard let first = found.first else {
       throw error(
-        at: token, "bad port \"\(p)\"", "not a number from 0 to 65535 or a known service name")
+        at: token, "bad port \(quoted(p))", "not a number from 0 to 65535 or a known service name")
     }
     if let other = found.first(where: { $0.1 != first.1 }) {
       throw error(
-        at: token, "ambiguous port \"\(p)\"",
+        at: token, "ambiguous port \(quoted(p))",
         "\(first.0) \(first.1), \(other.0) \(other.1): give the number")
     }
     return first.1
@@ -484,7 +515,7 @@ struct FilterParser {
       return index
     }
     if let n = Self.cNumber(Substring(token.text)), n <= UInt64(UInt32.max) { return UInt32(n) }
-    throw error(at: token, "unknown interface \"\(token.text)\"", "expected a name or an index")
+    throw error(at: token, "unknown interface \(quoted(token.text))", "expected a name or an index")
   }
 
   /// `fwmark MARK[/MASK]`, each a C number up to 0xffffffff; no mask is all ones.
@@ -495,7 +526,7 @@ struct FilterParser {
     }
     guard let mark = numbers[0], numbers.count == 1 || numbers[1] != nil else {
       throw error(
-        at: token, "bad mark \"\(token.text)\"",
+        at: token, "bad mark \(quoted(token.text))",
         "expected MARK or MARK/MASK, numbers up to 0xffffffff")
     }
     return (mark, numbers.count == 2 ? numbers[1] ?? 0 : UInt32.max)
@@ -505,7 +536,7 @@ struct FilterParser {
     let word = words[token.word]
     var location = "\(unit) \(token.word + 1)"
     if word.trimmingBlanks != token.text {
-      location += " (\"\(word.trimmingBlanks)\")"
+      location += " (\(quoted(word.trimmingBlanks)))"
     }
     return FilterSyntaxError(
       message: message, location: location, detail: detail, wordIndex: token.word)
@@ -592,6 +623,26 @@ struct FilterParser {
     guard host & (host &+ 1) == 0 else { return nil }
     return UInt8(mask.nonzeroBitCount)
   }
+}
+
+/// `text` in double quotes, for a message: control characters become `\xHH`, so an error
+/// stays one line whatever the words held.
+func quoted(_ text: some StringProtocol) -> String {
+  "\"" + visible(text) + "\""
+}
+
+/// `text` with its control characters (C0, DEL, C1) written as `\xHH`.
+func visible(_ text: some StringProtocol) -> String {
+  var out = ""
+  for scalar in text.unicodeScalars {
+    if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) {
+      let hex = String(scalar.value, radix: 16)
+      out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+    } else {
+      out.unicodeScalars.append(scalar)
+    }
+  }
+  return out
 }
 
 extension String {

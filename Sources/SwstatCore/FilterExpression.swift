@@ -193,12 +193,18 @@ public struct ExpressionFilter: Hashable, Sendable {
   public let expression: FilterExpression?
   /// Which passes decide, from the expression's conditions.
   let plan: Plan
+  /// The expression as inet_diag bytecode for INET_DIAG_REQ_BYTECODE, filtering as `matches`
+  /// with every condition known (ss's two passes, as `plan` says); empty when there is nothing
+  /// for the kernel to test, or when the program would be longer than its 16-bit jumps allow.
+  /// The states go into `idiag_states` instead (`states`).
+  public let bytecode: [UInt8]
 
-  /// A filter from its parts.
+  /// A filter from its parts; compiles the expression.
   public init(states: StateMask? = nil, expression: FilterExpression? = nil) {
     self.states = states
     self.expression = expression
     plan = expression.map(Self.plan(for:)) ?? .kernel
+    bytecode = Self.program(expression, plan)
   }
 
   /// Whether the filter keeps every socket (no state words, no expression).

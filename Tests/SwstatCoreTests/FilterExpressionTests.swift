@@ -391,6 +391,39 @@ func socket(
     }
   }
 
+  /// Limits that keep the recursive tree walks off the end of the stack, and words holding
+  /// control characters: each error is one line.
+  @Test func limitsAndControlCharacters() throws {
+    let deep = [String](repeating: "(", count: 300) + ["sport", ":1"]
+    #expect(throws: FilterSyntaxError.self) { try parseFilter(deep) }
+    do { _ = try parseFilter(deep) } catch {
+      #expect(
+        error.description
+          == "filter: too deeply nested at word 257: at most 256 levels of \"(\" and not")
+    }
+    let nots = [String](repeating: "not", count: 300) + ["sport", ":1"]
+    do { _ = try parseFilter(nots) } catch { #expect(error.wordIndex == 256) }
+    let fine =
+      [String](repeating: "(", count: 256) + ["sport", ":1"] + [String](repeating: ")", count: 256)
+    #expect(try parseFilter(fine).expression == sport(.equal, 1))
+    let many = (1...4097).map { "sport :\($0)" }.joined(separator: " or ")
+    do { _ = try parseFilter([many]) } catch {
+      #expect(error.description.hasPrefix("filter: too many conditions at word 1"))
+    }
+    // 4096 conditions: parsed, compiled (too long for a request, not for the 16-bit jumps),
+    // and evaluated.
+    let most = try parseFilter([(1...4096).map { "sport :\($0)" }.joined(separator: " or ")])
+    #expect(FilterBytecode.audit(most.bytecode) == .accepted && !most.bytecode.isEmpty)
+    #expect(most.matches(socket("127.0.0.1", 4096, "127.0.0.1", 1)))
+    #expect(!most.matches(socket("127.0.0.1", 4097, "127.0.0.1", 1)))
+    do { _ = try parseFilter(["sport", "=", ":a\\\nb\u{7f}"]) } catch {
+      #expect(
+        error.description
+          == "filter: bad port \"a\\x0ab\\x7f\" at word 3 (\":a\\\\x0ab\\x7f\"): not a number from 0 to 65535 or a known service name"
+      )
+    }
+  }
+
   // MARK: text form
 
   /// Every filter's text parses back to the same value.
