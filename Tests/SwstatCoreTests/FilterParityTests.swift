@@ -261,6 +261,69 @@ struct FilterParityTests {
     }
   }
 
+  /// The options' filter and the expression together (AND): the same sockets as ss given both
+  /// as one expression, through each path.
+  @Test(
+    .enabled(
+      if: isRoot && hasProgram("ss") && hasProgram("nsenter"),
+      "needs root (a network namespace), ss and nsenter"))
+  func optionsAndExpression() throws {
+    let options: [(SocketFilter, [String])] = [
+      (
+        SocketFilter(sourcePorts: 1000...2000),
+        ["sport", ">=", ":1000", "and", "sport", "<=", ":2000"]
+      ),
+      (SocketFilter(destination: prefix("127.0.0.0", 8)), ["dst", "127.0.0.0/8"]),
+      (
+        SocketFilter(eitherPort: 1000...1000), ["(", "sport", ":1000", "or", "dport", ":1000", ")"]
+      ),
+      // Not `--src ::/0`: the options mean what the kernel means, and ss's second pass takes
+      // `src [::/0]` for any address (which decides alone beside `dev`).
+      (
+        SocketFilter(destinationPorts: 1...65535, source: prefix("::1")),
+        ["dport", ">=", ":1", "and", "src", "[::1]"]
+      ),
+    ]
+    let expressions: [[String]] = [
+      ["state", "established"], ["not", "src", "127.0.0.1"], ["sport < :2000 or dport >= :2000"],
+      ["exclude", "listening", "not ( dst [::1] or dst 10.1.2.3 )"], ["dev", "lo"],
+    ]
+    try withFixture { ns, _ in
+      var nonEmpty = 0
+      defer { #expect(nonEmpty >= 12, "combinations that select some socket: \(nonEmpty)") }
+      for (o, words) in options {
+        for e in expressions {
+          let hasExpression = e.contains {
+            !["state", "exclude", "established", "listening"].contains($0)
+          }
+          let ssWords = e + (hasExpression ? ["and"] : []) + words
+          let ss = try ns.run(["ss", "-tanH"] + ssWords)
+          #expect(ss.status == 0, "ss \(ssWords): \(ss.stderr)")
+          let expected = Set(
+            parseSSRows(ss.stdout).map { ParityRow(local: $0.local, peer: $0.peer) })
+          let found = try ns.perform { () throws -> [(String, [SocketRecord])] in
+            var filter = o
+            filter.expression = try ExpressionFilter.parse(e)
+            let q = SocketQuery(transports: [.tcp], scope: .all, filter: filter)
+            var found = [
+              ("netlink", try NetlinkSource().snapshot(q)),
+              ("kernel program alone", try NetlinkSource(verifyInSwift: false).snapshot(q)),
+            ]
+            if filter.refusal(for: .proc) == nil {
+              found.append(("/proc", try ProcNetSource(root: "/proc/thread-self").snapshot(q)))
+            }
+            return found
+          }
+          if !expected.isEmpty { nonEmpty += 1 }
+          for (path, records) in found {
+            let got = Set(records.map { parityRow($0, withState: false) })
+            #expect(got == expected, "\(ssWords) via \(path)")
+          }
+        }
+      }
+    }
+  }
+
   /// A broken port operator fails the comparison above: every operator, replaced by each other
   /// one in the expressions that use it, gives a set that differs from ss's for some expression.
   func checkMutations(_ ns: NetworkNamespace, _ ssSets: [String: Set<ParityRow>]) throws {
