@@ -11,8 +11,17 @@ import Glibc
 //  - Each word is split again at blanks (a backslash keeps the next character), so one word may
 //    hold the whole expression. Keywords are case-sensitive, as in ss.
 // Where swstat accepts more than ss, nothing ss accepts changes meaning: a "(" at the start or
-// a ")" at the end of a word is split off (ss needs them apart), and `state` words may sit in the
-// same word as the expression.
+// a ")" at the end of a word is split off (ss needs them apart), `state` words may sit in the
+// same word as the expression, and `cgroup /` is the root cgroup.
+// Where swstat refuses what ss takes, ss's answer has no use: ports below 0 or above 65535 (ss
+// reads -1 as "any port" and cuts the others to 16 bits in its program but not in its second
+// pass), `*` as the port of < > <= >=, a mark with text after its number (sscanf's), family
+// prefixes (`unix:`, `inet:` ...; swstat's filter is for tcp and udp sockets, -4/-6 choose the
+// family), more than 256 levels of "(" and `not` or more than 4096 conditions. Service names
+// come from getservbyname only (ss also asks the portmapper for RPC names).
+// A host name stands for all its addresses (getaddrinfo) in both of ss's passes; ss 6.1's
+// program tests its first address once per address (ssfilter_bytecompile copies `a`, not `b`),
+// so where a name has several, swstat keeps the sockets of the others too.
 
 /// A filter that does not parse: the offending token, where it is, and why, in one line.
 public struct FilterSyntaxError: Error, Equatable, CustomStringConvertible {

@@ -13,6 +13,9 @@
 //  - `dev`. ss compiles no program at all when the expression holds `dev` (ssfilter_bytecompile
 //    returns 0), so only its second pass filters.
 // `ExpressionFilter.plan` says which passes decide; the bytecode compiler emits the same.
+// One disagreement is left out: for a TIME_WAIT socket ss's second pass sees mark 0 (the kernel
+// sends no INET_DIAG_MARK for it) where the kernel tests tw_mark; swstat keeps the kernel's
+// answer, which differs only for TIME_WAIT sockets of marked connections.
 
 /// Which end of a socket a condition tests: ss's `src`/`sport` name the local end, `dst`/`dport`
 /// the remote one.
