@@ -84,7 +84,10 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -ISources/CSwstat/include -Wall -Wextra -Werr
 FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCounts.swift \
                      SocketQuery.swift SocketFilter.swift SocketFilter+Parsing.swift \
                      SocketState.swift SocketRecord.swift UnixSocketRecord.swift \
-                     UnixProcText.swift) Tests/Fuzz/FuzzParsers.swift
+                     UnixProcText.swift FilterExpression.swift \
+                     FilterExpression+Parsing.swift FilterExpression+Text.swift \
+                     FilterExpression+Bytecode.swift FilterEnvironment.swift) \
+                     Tests/Fuzz/FuzzParsers.swift
 
 # The decoder harness places its input against a guard page at any offset, so struct reads may
 # be unaligned there (never in a real receive buffer, which is 8-byte aligned).

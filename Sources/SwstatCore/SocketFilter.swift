@@ -73,12 +73,16 @@ public struct SocketFilter: Hashable, Sendable {
   public var source: AddressPrefix?
   /// The remote address must lie in this prefix (`--dst`).
   public var destination: AddressPrefix?
+  /// ss's filter words (states and an expression) must hold too. Its states go into
+  /// `idiag_states` with `states`, its program after the options' one (`kernelBytecode`).
+  public var expression: ExpressionFilter?
 
   /// A filter; with no arguments, one that keeps every socket.
   public init(
     states: StateMask? = nil, sourcePorts: ClosedRange<UInt16>? = nil,
     destinationPorts: ClosedRange<UInt16>? = nil, eitherPort: ClosedRange<UInt16>? = nil,
-    source: AddressPrefix? = nil, destination: AddressPrefix? = nil
+    source: AddressPrefix? = nil, destination: AddressPrefix? = nil,
+    expression: ExpressionFilter? = nil
   ) {
     self.states = states
     self.sourcePorts = sourcePorts
@@ -86,6 +90,7 @@ public struct SocketFilter: Hashable, Sendable {
     self.eitherPort = eitherPort
     self.source = source
     self.destination = destination
+    self.expression = expression
   }
 
   /// Whether no condition is set.
@@ -104,6 +109,7 @@ public struct SocketFilter: Hashable, Sendable {
     }
     if let source, !source.contains(record.local.address) { return false }
     if let destination, !destination.contains(record.remote.address) { return false }
+    if let expression, !expression.matches(record) { return false }
     return true
   }
 }

@@ -61,7 +61,8 @@ public struct SocketQuery: Sendable {
   /// wanted narrowed by the scope (a listener is the only TCP socket with remote port 0); UDP's
   /// scope is checked after.
   public func kernelStateMask(for transport: TransportProtocol) -> UInt32 {
-    let wanted = filter.states?.rawValue ?? StateMask.all.rawValue
+    var wanted = filter.states?.rawValue ?? StateMask.all.rawValue
+    if let states = filter.expression?.states { wanted &= states.rawValue }
     guard transport == .tcp else { return wanted }
     let listen = SocketState.listen.maskBit
     switch scope {

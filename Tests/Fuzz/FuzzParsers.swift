@@ -1,12 +1,15 @@
 // libFuzzer harness for SwstatCore's argument parsers (`make fuzz`): `Expectation.parseList`,
-// `SocketFilter.parse`, `StateMask(parsing:)`, `AddressPrefix(parsing:)` and
-// `SocketFilter.parsePorts`. Built by swiftc together with the pure-Swift SwstatCore files
-// these need (no C shim, no SwiftPM), with -sanitize=fuzzer,address.
+// `SocketFilter.parse`, `StateMask(parsing:)`, `AddressPrefix(parsing:)`,
+// `SocketFilter.parsePorts`, ss's filter language (`ExpressionFilter.parse` and its inet_diag
+// compiler) and the /proc/net/unix text parser (`UnixProcText`). Built by swiftc together with the pure-Swift SwstatCore files these need (no C
+// shim, no SwiftPM), with -sanitize=fuzzer,address.
 //
 // The first input byte picks the parser; the rest, decoded as UTF-8 (bad bytes become U+FFFD),
-// is the text. For SocketFilter.parse the text is split at NUL bytes into its six options.
-// Beyond "never traps", each parser's result must hold its documented invariants and survive a
-// round trip through its printed form.
+// is the text. For SocketFilter.parse the text is split at NUL bytes into its six options, for
+// the filter language into its words. Beyond "never traps", each parser's result must hold its
+// documented invariants and survive a round trip through its printed form; every program the
+// filter compiler writes must pass the Swift copy of the kernel's audit and let through exactly
+// the sockets the Swift evaluation keeps.
 
 import Glibc
 
@@ -15,12 +18,13 @@ public func fuzzParsers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   guard size >= 1 else { return 0 }
   let bytes = UnsafeBufferPointer(start: data, count: size)
   let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
-  switch bytes[0] % 6 {
+  switch bytes[0] % 9 {
   case 0: checkExpectations(text)
   case 1: checkStateMask(text)
   case 2: checkPrefix(text)
   case 3: checkPorts(text)
   case 4: checkFilter(bytes.dropFirst())
+  case 5, 6, 7: checkExpressionFilter(bytes.dropFirst())
   default: checkUnixText(Array(bytes.dropFirst()))
   }
   return 0
@@ -135,4 +139,154 @@ func checkFilter(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) {
   let portOK = f.eitherPort.map { $0.contains(r.local.port) || $0.contains(r.remote.port) } ?? true
   let stateOK = f.states?.contains(code: 1) ?? true
   if sameFamily && portOK && stateOK && !f.matches(r) { fail("filter rejects its own bounds") }
+}
+
+// MARK: ss's filter language
+
+/// FNV-1a, for values that must not change between runs (Swift's hashValue does).
+func fnv(_ bytes: some Sequence<UInt8>) -> UInt64 {
+  bytes.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+}
+
+/// Lookups without the system: a few services, host names and interfaces; any absolute path
+/// shorter than 64 bytes is a cgroup.
+let fuzzEnvironment = FilterEnvironment(
+  transports: [.tcp, .udp],
+  servicePort: { name, transport in
+    name == "ssh" ? 22 : name == "split" ? (transport == .tcp ? 1 : 2) : nil
+  },
+  hostAddresses: { name in
+    switch name {
+    case "localhost": [IPAddress(family: .inet, high: 0x7f00_0001 << 32, low: 0)]
+    case "dual":
+      [
+        IPAddress(family: .inet, high: 0x0a00_0001 << 32, low: 0),
+        IPAddress(family: .inet6, high: 0, low: 1),
+      ]
+    default: []
+    }
+  },
+  interfaceIndex: { ["lo": 1, "eth0": 2][$0] },
+  cgroupID: { $0.hasPrefix("/") && $0.utf8.count < 64 ? fnv($0.utf8) : nil },
+  ephemeralPorts: { 32768...60999 })
+
+/// The addresses, ports and kernel facts an expression names, to build sockets it may keep.
+struct Names {
+  var addresses: [IPAddress] = []
+  var ports: [UInt16] = []
+  var interfaces: [UInt32] = [0]
+  var marks: [UInt32] = [0]
+  var cgroups: [UInt64] = [0]
+
+  mutating func add(_ e: FilterExpression) {
+    switch e {
+    case .not(let a): add(a)
+    case .and(let a, let b), .or(let a, let b):
+      add(a)
+      add(b)
+    case .condition(let c):
+      switch c {
+      case .host(_, let p):
+        addresses += p.prefixes.map(\.address)
+        if let port = p.port { ports.append(port) }
+      case .port(_, _, let port): ports += [port, port &- 1, port &+ 1]
+      case .device(let index): interfaces.append(index)
+      case .mark(let value, let mask): marks += [value, value | ~mask]
+      case .cgroup(let id, _): cgroups.append(id)
+      case .autobound(let range): ports += [range.lowerBound, range.upperBound &+ 1]
+      }
+    }
+  }
+}
+
+func checkExpressionFilter(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) {
+  let words = bytes.split(separator: 0, omittingEmptySubsequences: false).map {
+    String(decoding: $0, as: UTF8.self)
+  }
+  let f: ExpressionFilter
+  do {
+    f = try ExpressionFilter.parse(words, environment: fuzzEnvironment)
+  } catch {
+    let line = error.description
+    if line.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) })
+    {
+      fail("error message with a control character: \(line.debugDescription)")
+    }
+    if !words.indices.contains(error.wordIndex) { fail("error names word \(error.wordIndex)") }
+    return
+  }
+  let text = f.description
+  guard let again = try? ExpressionFilter.parse([text], environment: fuzzEnvironment), again == f
+  else {
+    fail("\(text.debugDescription) (from \(words.debugDescription)) does not parse back")
+  }
+  let program = f.bytecode
+  if program.count % 4 != 0 || FilterBytecode.audit(program) != .accepted {
+    fail("the kernel would refuse \(program) for \(text.debugDescription)")
+  }
+  // A second program to join with `and`. Parsed each time: LeakSanitizer does not see a
+  // global's indirect enum boxes (Swift keeps the case in the pointer's spare bits).
+  guard
+    let other = try? ExpressionFilter.parse(
+      ["sport >= :1000 or not dst 10/8"], environment: fuzzEnvironment)
+  else { fail("the second program does not parse") }
+  let both = FilterBytecode.and(program, other.bytecode)
+  if FilterBytecode.audit(both) != .accepted { fail("AND refused for \(text.debugDescription)") }
+
+  // Sockets built from what the expression names (and v4-mapped and leading-bits twins of its
+  // addresses): the program keeps exactly what the evaluation keeps, with every fact known;
+  // without the facts the evaluation never contradicts itself.
+  var names = Names()
+  if let e = f.expression { names.add(e) }
+  var v4: [IPAddress] = [
+    IPAddress(family: .inet, high: 0x7f00_0001 << 32, low: 0),
+    IPAddress(family: .inet, high: 0, low: 0),
+  ]
+  var v6: [IPAddress] = [
+    IPAddress(family: .inet6, high: 0, low: 1), IPAddress(family: .inet6, high: 0, low: 0),
+  ]
+  for a in names.addresses {
+    if a.family == .inet {
+      v4.append(a)
+      v6.append(IPAddress(family: .inet6, high: 0, low: 0xffff_0000_0000 | (a.high >> 32)))
+      v6.append(IPAddress(family: .inet6, high: a.high, low: 0))
+    } else {
+      v6.append(a)
+      v4.append(IPAddress(family: .inet, high: a.high & 0xffff_ffff_0000_0000, low: 0))
+      if a.isIPv4Mapped { v4.append(IPAddress(family: .inet, high: a.low << 32, low: 0)) }
+    }
+  }
+  let ports = names.ports + [0, 22, 1000, 40000, 65535]
+  let expressionOnly = ExpressionFilter(expression: f.expression)
+  var state = fnv(bytes) | 1
+  func pick<T>(_ from: [T]) -> T {
+    state ^= state << 13
+    state ^= state >> 7
+    state ^= state << 17
+    return from[Int(state % UInt64(from.count))]
+  }
+  for _ in 0..<32 {
+    let pool = pick([v4, v6])
+    let r = SocketRecord(
+      transport: pick([.tcp, .udp]), family: pool[0].family,
+      local: Endpoint(address: pick(pool), port: pick(ports)),
+      remote: Endpoint(address: pick(pool), port: pick(ports)), stateCode: pick([1, 6, 7, 10]))
+    let facts = KernelSocketFacts(
+      interfaceIndex: pick(names.interfaces), mark: pick(names.marks),
+      cgroupID: pick(names.cgroups),
+      portLocked: pick([false, true]))
+    guard let expected = expressionOnly.evaluate(r, facts: facts) else {
+      fail("unknown with every fact for \(text.debugDescription)")
+    }
+    if let partial = expressionOnly.evaluate(r, facts: nil), partial != expected {
+      fail("without facts \(partial), with them \(expected): \(text.debugDescription)")
+    }
+    if FilterBytecode.run(program, on: r, facts: facts) != expected {
+      fail("program and evaluation disagree on \(r) for \(text.debugDescription)")
+    }
+    let otherKeeps = other.evaluate(r, facts: facts) == true
+    if FilterBytecode.run(both, on: r, facts: facts) != (expected && otherKeeps) {
+      fail("AND disagrees on \(r) for \(text.debugDescription)")
+    }
+  }
 }

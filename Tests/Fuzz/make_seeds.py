@@ -180,7 +180,8 @@ def filter_seeds():
 
 def swift_seeds():
     # Byte 0: 0 Expectation.parseList, 1 StateMask, 2 AddressPrefix, 3 parsePorts,
-    # 4 SocketFilter.parse (six NUL-separated options; a lone 0x01 means "not given").
+    # 4 SocketFilter.parse (six NUL-separated options; a lone 0x01 means "not given"),
+    # 5 ExpressionFilter.parse (ss's filter words, NUL-separated) and its bytecode.
     cases = {
         "expect": (0, "time_wait<5000"),
         "expect-list": (0, "total>=1,close_wait==0,LISTEN != 3"),
@@ -199,6 +200,17 @@ def swift_seeds():
         "ports-bad": (3, "9-3"),
         "filter": (4, "listen\0" "80\0" "\x01\0" "1000-2000\0" "127.0.0.0/8\0" "::/0"),
         "filter-none": (4, "\x01\0\x01\0\x01\0\x01\0\x01\0\x01"),
+        "expr-ssh": (5, "state\0established\0( dport = :ssh or sport = :ssh )"),
+        "expr-states": (5, "exclude\0listening\0state\0syn-recv\0excl\0bucket"),
+        "expr-ports": (5, "sport >= :1024 and dport lt 0x16 or sport ne 026 || dport gt :*"),
+        "expr-hosts": (5, "dst 10/8:443 src [fe80::/10]:22 not dst 0.0.0.0 dst [::] dst localhost"),
+        "expr-mapped": (5, "src [::ffff:127.0.0.1] or dst 127.0.0.0/255.0.0.0 or dst dual:ssh"),
+        "expr-kernel": (5, "dev lo and fwmark 0x10/0xf0 or not cgroup /sys/x or autobound"),
+        "expr-nesting": (5, "not ( sport :1 or ! ( dport :2 && src *:3 ) ) sport = :* dport != :*"),
+        "expr-split": (5, "((dport\0=\0:ssh))\0or\tsport\n:ssh"),
+        "expr-escape": (5, "cgroup /a\\ b\\)"),
+        "expr-bad": (5, "sport = :22 )"),
+        "expr-bad-v6": (5, "dst ::1"),
     }
     for name, (kind, text) in cases.items():
         write("swift_parsers", name, bytes([kind]) + text.encode())

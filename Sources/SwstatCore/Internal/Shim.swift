@@ -82,9 +82,34 @@ func withSink(
 }
 
 extension SocketFilter {
-  /// The filter's ports and addresses as inet_diag bytecode for INET_DIAG_REQ_BYTECODE; empty
-  /// when there is nothing for the kernel to test (states go into `idiag_states` instead).
+  /// The filter's ports and addresses, then its expression's program (AND), as inet_diag
+  /// bytecode for INET_DIAG_REQ_BYTECODE; empty when there is nothing for the kernel to test
+  /// (states go into `idiag_states` instead). An expression whose program does not fit the
+  /// request is left to the Swift check (`refusal` names the case where that cannot work).
   var kernelBytecode: [UInt8] {
+    let options = optionsBytecode
+    guard let program = expression?.bytecode, !program.isEmpty else { return options }
+    let both = FilterBytecode.and(options, program)
+    return both.count <= Int(SWSTAT_FILTER_BYTECODE_MAX) ? both : options
+  }
+
+  /// Why this filter cannot run on the source `choice` names, in one line (exit 64), or nil:
+  /// conditions only the kernel answers with `--source proc`, or a program too long for the
+  /// request when the kernel must run it.
+  public func refusal(for choice: SourceChoice) -> String? {
+    guard let expression else { return nil }
+    if choice == .proc { return expression.procRefusal }
+    guard let keyword = expression.kernelOnlyKeyword else { return nil }
+    let program = expression.bytecode
+    let length = FilterBytecode.and(optionsBytecode, program).count
+    let limit = Int(SWSTAT_FILTER_BYTECODE_MAX)
+    if !program.isEmpty && length <= limit { return nil }
+    return "filter: too long for the kernel (\(program.isEmpty ? "over 65528" : String(length)) "
+      + "bytes of bytecode, at most \(limit)), and \"\(keyword)\" can only be tested there"
+  }
+
+  /// The options' ports and addresses alone, from the C builder.
+  private var optionsBytecode: [UInt8] {
     var f = swstat_filter()
     Self.fill(&f.sport, sourcePorts)
     Self.fill(&f.dport, destinationPorts)
