@@ -106,7 +106,7 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
 
 // The request: nlmsghdr, inet_diag_req_v2 and at most one bytecode attribute.
 #define SWSTAT_DIAG_REQUEST (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2)) + \
-                           NLA_HDRLEN + SWSTAT_FILTER_BYTECODE_MAX)
+                           NLA_HDRLEN + SWSTAT_DIAG_BYTECODE_MAX)
 
 // Builds the dump request in `req` (SWSTAT_DIAG_REQUEST bytes), with `bytecode` as its
 // INET_DIAG_REQ_BYTECODE attribute when `bytecode_len` > 0; swstat_nl_dump fills in the rest
@@ -114,7 +114,7 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
 static struct nlmsghdr *diag_request(char *req, uint8_t family, uint8_t protocol,
                                      uint32_t state_mask, const uint8_t *bytecode,
                                      size_t bytecode_len) {
-    if (bytecode_len > SWSTAT_FILTER_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL))
+    if (bytecode_len > SWSTAT_DIAG_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL))
         return NULL;
     memset(req, 0, SWSTAT_DIAG_REQUEST);
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);

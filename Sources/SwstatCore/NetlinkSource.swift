@@ -41,7 +41,11 @@ public struct NetlinkSource: SocketSource {
       if let error = sink.error { throw error }
       if rc >= 0 { return }
       let errno = Errno(rawValue: -rc)
-      if errno == .invalidArgument && !bytecode.isEmpty && emitted == 0 {
+      // A program this kernel refuses is dropped (Swift checks every record anyway) — unless
+      // the filter has conditions only the kernel can test: they would then match everything.
+      if errno == .invalidArgument && !bytecode.isEmpty && emitted == 0
+        && query.filter.expression?.kernelOnlyKeyword == nil
+      {
         bytecode = []
         continue
       }

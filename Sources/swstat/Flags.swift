@@ -21,6 +21,8 @@ struct Flags: Equatable {
   var source: SourceChoice = .auto
   var procRoot = "/proc"
   var netns: String? = nil
+  /// ss's filter language: the words after the flags (`state established '( dport = :ssh )'`).
+  var expression: [String] = []
 }
 
 /// The argument vectors nearly every run uses — netstat-style flag groups (`-tanp`, `-tulpn`)

@@ -144,6 +144,12 @@ struct Options: ParsableArguments {
     name: [.customShort("v"), .customLong("verbose")],
     help: "Say on stderr when swstat falls back to /proc/net.")
   var verbose = false
+  @Argument(
+    parsing: .remaining,
+    help: ArgumentHelp(
+      "ss's filter: [state STATE...] [exclude STATE...] EXPR, e.g. state established '( dport = :ssh or sport = :ssh )'.",
+      valueName: "filter"))
+  var expression: [String] = []
 
   /// The plain values. `--program`'s bytes are taken from argv itself: Swift's arguments
   /// replace bytes that are not UTF-8.
@@ -158,7 +164,7 @@ struct Options: ParsableArguments {
     (f.countBy, f.expect, f.interval, f.state) = (countBy, expect, interval, state)
     (f.sport, f.dport, f.port, f.src, f.dst, f.pid) = (sport, dport, port, src, dst, pid)
     f.program = program.map { RawArguments.value(of: "--program") ?? Array($0.utf8) }
-    (f.source, f.procRoot, f.netns) = (source, procRoot, netns)
+    (f.source, f.procRoot, f.netns, f.expression) = (source, procRoot, netns, expression)
     return f
   }
 }

@@ -23,12 +23,27 @@ enum PlanBuilder {
     if given.count > 1 {
       throw UsageError("\(given.joined(separator: " and ")) are separate modes: give one")
     }
-    let filter: SocketFilter
+    var filter: SocketFilter
     do {
       filter = try SocketFilter.parse(
         state: f.state, sport: f.sport, dport: f.dport, port: f.port, src: f.src, dst: f.dst)
     } catch {
       throw UsageError(error.description)
+    }
+    if !f.expression.isEmpty {
+      var environment = FilterEnvironment.system
+      environment.transports = f.tcp == f.udp ? [.tcp, .udp] : f.tcp ? [.tcp] : [.udp]
+      do {
+        let e = try ExpressionFilter.parse(f.expression, environment: environment)
+        filter.expression = e.isEmpty ? nil : e
+      } catch {
+        throw UsageError(error.description)
+      }
+      if let why = filter.refusal(for: f.source) { throw UsageError(why) }
+      if f.events, let keyword = filter.expression?.kernelOnlyKeyword {
+        throw UsageError(
+          "filter: \"\(keyword)\" can only be tested by the kernel's dump; --events also sees sockets through destroy notifications")
+      }
     }
     if let text = f.countBy {
       switch CountKey.parseList(text) {
@@ -132,8 +147,9 @@ enum PlanBuilder {
     case .count, .groupedCount, .expect, .watch, .events: counting = true
     default: counting = false
     }
+    let statesNamed = filter.states != nil || filter.expression?.states != nil
     let scope: ListeningScope =
-      f.all || ((counting || filter.states != nil) && !f.listening)
+      f.all || ((counting || statesNamed) && !f.listening)
       ? .all : f.listening ? .listening : .connected
     plan.query = SocketQuery(
       transports: transports.isEmpty ? [.tcp, .udp] : transports,
@@ -152,7 +168,10 @@ enum PlanBuilder {
     look.header = !f.noHeader
     look.names = terminal ? .visible : .netstat
     plan.look = look
-    plan.source = f.source
+    // A condition only the kernel can test must not fall back to /proc, where it would match
+    // everything: --source auto becomes netlink for it.
+    plan.source =
+      f.source == .auto && filter.expression?.kernelOnlyKeyword != nil ? .netlink : f.source
     plan.procRoot = f.procRoot
     plan.verbose = f.verbose
     if f.allNetns {

@@ -77,6 +77,11 @@ typedef struct {
 /// The largest bytecode `swstat_diag_filter_build` writes for any `swstat_filter`.
 #define SWSTAT_FILTER_BYTECODE_MAX 256
 
+/// The largest bytecode a dump request carries: the options' program ANDed with an ss-style
+/// filter expression's (the kernel audits it; netlink takes far more, the stack buffer of one
+/// request takes this).
+#define SWSTAT_DIAG_BYTECODE_MAX 4096
+
 /// Compiles `f` into inet_diag bytecode (struct inet_diag_bc_op programs, as ss builds them)
 /// in `out`. Returns the length, 0 when `f` sets no condition (attach nothing then), -ENOSPC
 /// when `cap` is too small, or -EINVAL for a bad family, prefix length or reversed range.

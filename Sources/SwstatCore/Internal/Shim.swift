@@ -90,7 +90,7 @@ extension SocketFilter {
     let options = optionsBytecode
     guard let program = expression?.bytecode, !program.isEmpty else { return options }
     let both = FilterBytecode.and(options, program)
-    return both.count <= Int(SWSTAT_FILTER_BYTECODE_MAX) ? both : options
+    return both.count <= Int(SWSTAT_DIAG_BYTECODE_MAX) ? both : options
   }
 
   /// Why this filter cannot run on the source `choice` names, in one line (exit 64), or nil:
@@ -102,7 +102,7 @@ extension SocketFilter {
     guard let keyword = expression.kernelOnlyKeyword else { return nil }
     let program = expression.bytecode
     let length = FilterBytecode.and(optionsBytecode, program).count
-    let limit = Int(SWSTAT_FILTER_BYTECODE_MAX)
+    let limit = Int(SWSTAT_DIAG_BYTECODE_MAX)
     if !program.isEmpty && length <= limit { return nil }
     return "filter: too long for the kernel (\(program.isEmpty ? "over 65528" : String(length)) "
       + "bytes of bytecode, at most \(limit)), and \"\(keyword)\" can only be tested there"
