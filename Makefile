@@ -51,9 +51,11 @@ run: build
 	"$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat" -tanp
 
 # The release binaries first: `make run` and `make install` build them, and only a release
-# build links the static Swift runtime.
+# build links the static Swift runtime; the tests then run those very binaries
+# (SWSTAT_BINARY, SWSTAT_EXPORT_BINARY), not the debug ones built beside the tests.
 test: test-deps build fuzz-smoke
-	$(SWIFT) test
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	SWSTAT_BINARY="$$bin/swstat" SWSTAT_EXPORT_BINARY="$$bin/swstat-export" $(SWIFT) test
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

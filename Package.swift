@@ -56,6 +56,7 @@ let package = Package(
       name: "SwstatCoreTests", dependencies: ["SwstatCore", "SwstatTestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(name: "SwstatRenderTests", dependencies: ["SwstatRender"], exclude: ["Snapshots"]),
+    .testTarget(name: "SwstatModesTests", dependencies: ["SwstatModes", "SwstatTestSupport"]),
     .testTarget(
       name: "swstatTests", dependencies: ["swstat", "SwstatTestSupport"], exclude: ["Fixtures"]),
     // `make bench`: times swstat beside ss, netstat and two C floors (Sources/swstat-diagdump,

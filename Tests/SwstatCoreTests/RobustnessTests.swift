@@ -10,10 +10,18 @@ import Testing
 @Suite struct FuzzRegressionTests {
   static let corpus = packageRoot.appendingPathComponent("Tests/Fuzz/corpus")
 
-  static func regressions(_ target: String) -> [String] {
+  /// Every saved input of a fuzz target: its seeds and its `regress-*` finds.
+  static func inputs(_ target: String) -> [String] {
     let names = try? FileManager.default.contentsOfDirectory(
       atPath: corpus.appendingPathComponent(target).path)
-    return (names ?? []).filter { $0.hasPrefix("regress-") }.sorted()
+    return (names ?? []).filter { !$0.hasPrefix(".") }.sorted()
+  }
+
+  /// The replays below run one case per saved input: an empty or missing corpus would make
+  /// them pass having replayed nothing.
+  @Test(arguments: ["diag_parse", "proc_parse"])
+  func corpusIsThere(target: String) {
+    #expect(Self.inputs(target).count >= 10, "\(target): \(Self.inputs(target))")
   }
 
   /// A netlink message header, little-endian as the kernel writes it on x86 and arm64.
@@ -38,7 +46,7 @@ import Testing
 
   static let done = header(length: 20, type: 3) + le(0)
 
-  @Test(arguments: regressions("diag_parse"))
+  @Test(arguments: inputs("diag_parse"))
   func savedDecoderInputDoesNotTrap(name: String) throws {
     let bytes = [UInt8](
       try Data(contentsOf: Self.corpus.appendingPathComponent("diag_parse/\(name)")))
@@ -49,7 +57,7 @@ import Testing
     }
   }
 
-  @Test(arguments: regressions("proc_parse"))
+  @Test(arguments: inputs("proc_parse"))
   func savedProcInputDoesNotTrap(name: String) throws {
     let bytes = [UInt8](
       try Data(contentsOf: Self.corpus.appendingPathComponent("proc_parse/\(name)")))

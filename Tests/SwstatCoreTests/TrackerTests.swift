@@ -115,7 +115,7 @@ struct TrackerTests {
 
   /// A listener closed before a dump, whose destroy notification comes after it: one GONE,
   /// and no second report of the same socket as a brief one.
-  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
+  @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func lateNotificationIsNotReportedTwice() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -141,7 +141,7 @@ struct TrackerTests {
   /// A flood of notifications is read in bounded batches (64 datagrams, one notification
   /// each), so the live loop gets its ticks and signals between them; the rest stays queued for
   /// the next read, none lost.
-  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
+  @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func notificationsAreReadInBatches() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -175,7 +175,7 @@ struct TrackerTests {
 
   /// A connection opened and closed between two dumps is reported, once per end, as brief;
   /// the client end, in TIME_WAIT at the next dump, is a new socket there.
-  @Test(.enabled(if: getuid() == 0, "needs root for a network namespace"))
+  @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func briefConnectionBetweenDumps() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -206,7 +206,7 @@ struct TrackerTests {
   /// TIME_WAIT — by cookie from netlink; from /proc, which has none, a socket that loses its
   /// inode (the TIME_WAIT successor) is another socket.
   @Test(
-    .enabled(if: getuid() == 0, "needs root for a network namespace"),
+    .enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"),
     arguments: ["netlink", "proc"])
   func followsOneConnection(source: String) throws {
     let ns = try NetworkNamespace()

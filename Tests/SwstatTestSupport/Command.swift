@@ -70,8 +70,13 @@ public var productsDirectory: URL {
   return url
 }
 
-/// The swstat binary built with the tests.
-public var swstatPath: String { productsDirectory.appendingPathComponent("swstat").path }
+/// The swstat binary the tests run: `SWSTAT_BINARY` when set (`make test` points it at the
+/// release build, static runtime and all, that `make install` installs), else the one built with
+/// the tests.
+public var swstatPath: String {
+  ProcessInfo.processInfo.environment["SWSTAT_BINARY"]
+    ?? productsDirectory.appendingPathComponent("swstat").path
+}
 
 /// The package's root folder.
 public var packageRoot: URL {

@@ -22,7 +22,8 @@ import Testing
 
   @Test func listenAddresses() throws {
     #expect(try ListenAddress(parsing: "127.0.0.1:9433").description == "127.0.0.1:9433")
-    #expect(try ListenAddress(parsing: "[::1]:0") == ListenAddress(parsing: "[::1]:0"))
+    let v6 = try ListenAddress(parsing: "[::1]:0")
+    #expect(v6.isIPv6 && v6.host == "::1" && v6.port == 0 && v6.description == "[::1]:0")
     #expect(try ListenAddress(parsing: "[::]:9433").isIPv6)
     #expect(try ListenAddress(parsing: "localhost:80").host == "127.0.0.1")
     #expect(try ListenAddress(parsing: "0.0.0.0:65535").port == 65535)

@@ -42,7 +42,7 @@ final class ExtraSocketFixture: @unchecked Sendable {
 /// -x, -w, the default listing, -s and the namespace flags against net-tools netstat 2.10.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ExtraTablesTests {
-  static var canRun: Bool { isRoot && hasProgram("netstat") && hasProgram("ip") }
+  static var canRun: Bool { available(root: true, tools: ["netstat", "ip"]) }
 
   /// Byte for byte, rows in the same order: both read the same /proc files in one pass.
   @Test(.enabled(if: canRun, "needs root (ip netns) and net-tools netstat"))
@@ -116,7 +116,7 @@ struct ExtraTablesTests {
   /// -s against netstat -s on the same files: a /proc of fixed counters (every one non-zero and
   /// distinct) mounted on /proc for netstat in a private mount namespace, and given to swstat
   /// with --proc-root. Byte for byte, values included.
-  @Test(.enabled(if: canRun && hasProgram("unshare"), "needs root (unshare -m)"))
+  @Test(.enabled(if: canRun && available(tools: ["unshare"]), "needs root (unshare -m)"))
   func statisticsSameAsNetstat() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
       "swstat-snmp-\(getpid())")
@@ -222,7 +222,7 @@ struct ExtraTablesTests {
     )
   }
 
-  @Test(.enabled(if: isRoot && hasProgram("setpriv"), "needs root to switch to nobody"))
+  @Test(.enabled(if: available(root: true, tools: ["setpriv"]), "needs root to switch to nobody"))
   func namespacesNeedRoot() throws {
     let drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
     for flags in [["--netns", "x"], ["--all-netns"]] {

@@ -34,6 +34,18 @@ import Testing
     }
   }
 
+  /// The vectors nearly every run uses take the fast path (the check above only compares when
+  /// the fast path answers, so it must answer these).
+  @Test func commonVectorsAreFast() {
+    for v in [
+      ["-tan"], ["-tanp"], ["-tulpn"], ["-an"], ["-x"], ["-s"], [], ["-tan", "--json"],
+      ["-t", "--count"], ["-tanpe"], ["--tcp", "--all", "--numeric"], ["-ee"],
+    ] {
+      #expect(FastArguments.parse(v[...]) != nil, "\(v)")
+      check(v)
+    }
+  }
+
   /// Long flags alone, in pairs, and mixed with groups; repeats and unknowns.
   @Test func longFlags() {
     for a in Self.longs {

@@ -6,7 +6,7 @@ import Testing
 /// returns exactly the sockets the fixture says should match.
 @Suite(.timeLimit(.minutes(3)))
 struct FilterCLITests {
-  static var canRun: Bool { isRoot && hasProgram("ip") }
+  static var canRun: Bool { available(root: true, tools: ["ip"]) }
 
   /// (proto, local, remote) of each table row.
   func rows(_ text: String) -> Set<String> {

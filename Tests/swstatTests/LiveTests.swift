@@ -68,7 +68,7 @@ func fileContains(_ path: String, _ needle: [UInt8]) -> Bool {
 /// The live modes on real sockets in a namespace of the test's own.
 @Suite(.timeLimit(.minutes(3)))
 struct LiveTests {
-  static var canRun: Bool { isRoot && hasProgram("ip") }
+  static var canRun: Bool { available(root: true, tools: ["ip"]) }
   static let lifecycle = packageRoot.appendingPathComponent(
     "Tests/swstatTests/Fixtures/lifecycle.py"
   ).path
@@ -274,7 +274,7 @@ struct LiveTests {
 
   /// -o rows equal netstat -o rows, timer seconds within 0.5 s.
   @Test(
-    .enabled(if: canRun && hasProgram("netstat"), "needs root and netstat"),
+    .enabled(if: canRun && available(tools: ["netstat"]), "needs root and netstat"),
     arguments: ["netlink", "proc"])
   func timersMatchNetstat(source: String) throws {
     let ns = try NetworkNamespace()
@@ -343,7 +343,7 @@ struct LiveTests {
 
   /// The dashboard in a real terminal (tmux): the counts on screen match, q quits, and the
   /// terminal is back on its main screen with the cursor shown.
-  @Test(.enabled(if: canRun && hasProgram("tmux"), "needs root and tmux"))
+  @Test(.enabled(if: canRun && available(tools: ["tmux"]), "needs root and tmux"))
   func dashboardInTmux() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -388,7 +388,7 @@ struct LiveTests {
 
   /// SIGWINCH redraws the dashboard at the terminal's new size at once, not at the next tick
   /// (a minute away here): the clipped title comes back whole and the top tables grow deeper.
-  @Test(.enabled(if: canRun && hasProgram("tmux"), "needs root and tmux"))
+  @Test(.enabled(if: canRun && available(tools: ["tmux"]), "needs root and tmux"))
   func dashboardRedrawsOnResize() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -438,7 +438,7 @@ struct LiveTests {
 
   /// SIGTERM, SIGINT and SIGHUP end the dashboard with the terminal restored: the raw bytes
   /// written to the terminal end with the cursor shown and the main screen back.
-  @Test(.enabled(if: hasProgram("script"), "needs script(1)"), arguments: ["TERM", "INT", "HUP"])
+  @Test(.enabled(if: available(tools: ["script", "pgrep"]), "needs script(1)"), arguments: ["TERM", "INT", "HUP"])
   func dashboardRestoresOnSignals(signal: String) throws {
     let raw = FileManager.default.temporaryDirectory.appendingPathComponent(
       "swstat-tty-\(getpid())-\(signal)"

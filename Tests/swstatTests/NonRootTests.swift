@@ -57,9 +57,7 @@ final class NobodySockets: @unchecked Sendable {
 /// network namespace of its own, so root's and nobody's listings cover the same sockets.
 @Suite(.timeLimit(.minutes(3)))
 struct NonRootTests {
-  static var canRun: Bool {
-    isRoot && hasProgram("setpriv") && hasProgram("ip") && hasProgram("python3")
-  }
+  static var canRun: Bool { available(root: true, tools: ["setpriv", "ip", "python3"]) }
 
   /// nobody, no supplementary groups, no capabilities in any set, no_new_privs (so no setuid
   /// binary or file capability could lend any).

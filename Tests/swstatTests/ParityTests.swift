@@ -20,7 +20,7 @@ func split(_ text: String) -> (header: [String], rows: [String]) {
 /// test's own (so the rows are exactly the fixture's, and name lookups stay on loopback).
 @Suite(.timeLimit(.minutes(3)))
 struct ParityTests {
-  static var canRun: Bool { isRoot && hasProgram("netstat") && hasProgram("ip") }
+  static var canRun: Bool { available(root: true, tools: ["netstat", "ip"]) }
 
   @Test(
     .enabled(if: canRun, "needs root (ip netns) and net-tools netstat"),
@@ -47,7 +47,7 @@ struct ParityTests {
   }
 
   /// As an unprivileged user: the same rows, `-` for processes it cannot see, and netstat's note.
-  @Test(.enabled(if: canRun && hasProgram("setpriv"), "needs root to switch to nobody"))
+  @Test(.enabled(if: canRun && available(tools: ["setpriv"]), "needs root to switch to nobody"))
   func sameAsNetstatForNobody() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }

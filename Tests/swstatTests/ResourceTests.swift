@@ -66,7 +66,8 @@ struct TestFailure: Error, CustomStringConvertible {
 /// stays flat over a long churn of connections, their caches expiring entries with their
 /// sockets and processes.
 @Suite(.serialized) struct ResourceTests {
-  static let seconds = Double(ProcessInfo.processInfo.environment["SWSTAT_SOAK_SECONDS"] ?? "") ?? 0
+  /// The soak's length: 20 s in every run, `SWSTAT_SOAK_SECONDS` for the long one (600).
+  static let seconds = Double(ProcessInfo.processInfo.environment["SWSTAT_SOAK_SECONDS"] ?? "") ?? 20
   /// Under `make sanitize` resident memory is ASan's (its quarantine keeps what is freed).
   static let sanitized = ProcessInfo.processInfo.environment["SWSTAT_SANITIZER"] != nil
   /// Sockets in realTableStreams: 20,000 (holding a whole table of 128-byte records would
@@ -104,7 +105,7 @@ struct TestFailure: Error, CustomStringConvertible {
   /// test's own, from both sources (200,000 sockets take 3 s to build and ~400 MiB of kernel
   /// memory; the listing's memory stays that of an empty table).
   @Test(
-    .enabled(if: isRoot && hasProgram("ip"), "needs root for a private network namespace"),
+    .enabled(if: available(root: true, tools: ["ip"]), "needs root for a private network namespace"),
     .disabled(if: sanitized, "RSS under ASan is ASan's"))
   func realTableStreams() throws {
     let ns = try NetworkNamespace()
@@ -133,7 +134,7 @@ struct TestFailure: Error, CustomStringConvertible {
   }
 
   @Test(
-    .enabled(if: seconds > 0 && isRoot && hasProgram("ip"), "set SWSTAT_SOAK_SECONDS; needs root"),
+    .enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"),
     .disabled(if: sanitized, "RSS under ASan is ASan's"),
     arguments: [["--events", "-tp"], ["--watch", "-p", "--interval", "0.5"]])
   func memoryStaysFlat(mode: [String]) throws {

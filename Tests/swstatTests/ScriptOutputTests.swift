@@ -48,7 +48,7 @@ func jsonKeys(_ text: String) throws -> [RowKey] {
 /// --json, --count-by, -q and --expect on the fixture's sockets, in a namespace of their own.
 @Suite(.timeLimit(.minutes(3)))
 struct ScriptOutputTests {
-  static var canRun: Bool { isRoot && hasProgram("ip") }
+  static var canRun: Bool { available(root: true, tools: ["ip"]) }
   static let fixtures = packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures")
 
   func validate(_ ndjson: String, schema: String = "socket.schema.json") throws -> CommandResult {
@@ -164,7 +164,7 @@ struct ScriptOutputTests {
     #expect(usage.status == 64)
   }
 
-  @Test(.enabled(if: canRun && hasProgram("jq"), "needs root and jq"))
+  @Test(.enabled(if: canRun && available(tools: ["jq"]), "needs root and jq"))
   func noHeaderAndCountJSON() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
@@ -186,7 +186,7 @@ struct ScriptOutputTests {
   }
 
   /// The jq examples in README.md run as shown, and the man page shows the same lines.
-  @Test(.enabled(if: canRun && hasProgram("jq"), "needs root and jq"))
+  @Test(.enabled(if: canRun && available(tools: ["jq"]), "needs root and jq"))
   func readmeExamplesRun() throws {
     let readme = try String(
       contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
