@@ -633,6 +633,8 @@ typedef struct {
     int has;                    // `t` holds the stream's next deliverable record, decoded
     size_t size;                // its size in the stream
     uint32_t cpu;
+    uint64_t samples;           // PERF_RECORD_SAMPLEs moved past (delivered or skipped)
+    int kernel_lost;            // a PERF_RECORD_LOST went by since the last loss check
     swstat_transition t;
 } stream_head;
 
@@ -645,12 +647,21 @@ typedef struct {
     size_t streams;
     swstat_trace_stats *stats;
     int record_fd;
+    int deliver_kernel_lost;    // replays: a PERF_RECORD_LOST is the only word on a loss
+    int stopped;                // the callback asked to stop
 } merger;
 
 static void record_raw(int fd, uint32_t cpu, const uint8_t *rec, size_t len) {
     uint32_t size = (uint32_t)len;
     struct iovec iov[3] = {{&cpu, 4}, {&size, 4}, {(void *)rec, len}};
     (void)!writev(fd, iov, 3);
+}
+
+static int is_sample(const uint8_t *rec, size_t len) {
+    struct perf_event_header h;
+    if (len < sizeof(h)) return 0;
+    memcpy(&h, rec, sizeof(h));
+    return h.type == PERF_RECORD_SAMPLE;
 }
 
 // Decodes stream i's next deliverable record into its head, skipping what is not delivered.
@@ -662,15 +673,17 @@ static int fill(merger *m, size_t i) {
         if (!m->src->peek(m->src, i, &rec, &len)) return 0;
         if (m->record_fd >= 0) record_raw(m->record_fd, h->cpu, rec, len);
         int rc = swstat_trace_decode_record(m->layouts, m->count, rec, len, h->cpu, &h->t);
-        if (rc == 0) {
-            if (h->t.kind == SWSTAT_TRANSITION_LOST) {
+        if (rc == 0 && h->t.kind == SWSTAT_TRANSITION_LOST) {
+            m->stats->kernel_lost += h->t.lost;
+            h->kernel_lost = 1;
+            if (m->deliver_kernel_lost) {
                 m->stats->lost += h->t.lost;
                 h->has = 1;
-            } else {
-                m->stats->records++;
-                if (ports_match(m->ports, &h->t)) h->has = 1;
-                else m->stats->filtered++;
             }
+        } else if (rc == 0) {
+            m->stats->records++;
+            if (ports_match(m->ports, &h->t)) h->has = 1;
+            else m->stats->filtered++;
         } else if (rc < 0) {
             m->stats->records++;
             m->stats->undecodable++;
@@ -678,6 +691,7 @@ static int fill(merger *m, size_t i) {
         if (h->has) {
             h->size = len;
         } else {
+            h->samples += is_sample(rec, len);
             m->src->consume(m->src, i, len);
         }
     }
@@ -697,10 +711,14 @@ static int merge(merger *m, uint64_t cutoff, uint32_t max, swstat_transition_fn 
         if (best == m->streams || m->heads[best].t.time_ns > cutoff) break;
         stream_head *h = &m->heads[best];
         h->has = 0;
+        h->samples += h->t.kind != SWSTAT_TRANSITION_LOST;
         m->src->consume(m->src, best, h->size);
         delivered++;
         m->stats->delivered++;
-        if (fn(&h->t, ctx) != 0) break;
+        if (fn(&h->t, ctx) != 0) {
+            m->stopped = 1;
+            break;
+        }
     }
     return delivered;
 }
@@ -783,7 +801,7 @@ int swstat_trace_replay(const swstat_trace_layout *layouts, size_t count, const 
     for (size_t i = 0; i < n; i++) grouped[end[per_cpu[flat[i].cpu]]++] = flat[i];
     replay_source src = {{replay_peek, replay_consume}, buf, grouped, next, end};
     swstat_trace_stats stats = {0};
-    merger m = {&src.base, layouts, count, ports, heads, streams, &stats, -1};
+    merger m = {&src.base, layouts, count, ports, heads, streams, &stats, -1, 1, 0};
     rc = merge(&m, UINT64_MAX, 0, fn, ctx);
 out:
     free(flat);
@@ -869,6 +887,8 @@ typedef struct {
     uint64_t data_size;         // a power of two
     uint64_t head;              // data_head as last read
     uint64_t tail;              // the read position, written back as data_tail
+    uint64_t published;         // the data_tail the kernel knows
+    uint64_t lost;              // records found dropped and reported so far
 } ring;
 
 struct swstat_trace {
@@ -1055,7 +1075,8 @@ int swstat_trace_open(const swstat_trace_layout *layouts, size_t count,
                 uint64_t data_offset = meta->data_offset ? meta->data_offset : (uint64_t)page_size;
                 g->data_size = meta->data_size ? meta->data_size : ring_bytes;
                 g->data = g->base + data_offset;
-                g->tail = g->head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+                g->tail = g->head = g->published =
+                    __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
                 t->heads[t->nrings].cpu = (uint32_t)cpus[c];
                 t->nrings++;
                 struct epoll_event ev = {.events = EPOLLIN, .data.u64 = t->nrings - 1};
@@ -1090,6 +1111,44 @@ fail:
 
 int swstat_trace_fd(const swstat_trace *t) { return t->epfd; }
 
+// The samples in ring i from its read position to `head`, walking the record headers.
+static uint64_t unread_samples(const ring *g, uint64_t head) {
+    uint64_t n = 0;
+    for (uint64_t pos = g->tail; pos < head;) {
+        struct perf_event_header h;
+        for (size_t b = 0; b < sizeof(h); b++)
+            ((uint8_t *)&h)[b] = g->data[(pos + b) & (g->data_size - 1)];
+        if (h.size < sizeof(h)) break;
+        n += h.type == PERF_RECORD_SAMPLE;
+        pos += h.size;
+    }
+    return n;
+}
+
+// How many records ring i lost so far: what its events counted (a tracepoint event counts
+// every hit its filter passes, written or not) less the samples taken out or still waiting:
+// a ring that overflowed, and samples the kernel counted but never wrote.
+// The counters are read before the head, so a sample counted is a sample written by then
+// (it is written with preemption off, within microseconds): a count, never an overcount,
+// unless that write is still under way; the walk is repeated once to let it finish.
+static uint64_t count_lost(swstat_trace *t, size_t i) {
+    ring *g = &t->rings[i];
+    uint64_t counted = 0;
+    for (size_t k = 0; k < t->nlayouts; k++) {
+        uint64_t v = 0;
+        if (read(t->fds[i * t->nlayouts + k], &v, sizeof(v)) != (ssize_t)sizeof(v)) return g->lost;
+        counted += v;
+    }
+    struct perf_event_mmap_page *meta = (struct perf_event_mmap_page *)g->base;
+    uint64_t seen = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+        seen = t->heads[i].samples + unread_samples(g, head);
+        if (counted <= seen) return g->lost;
+    }
+    return counted - seen > g->lost ? counted - seen : g->lost;
+}
+
 int swstat_trace_drain(swstat_trace *t, uint64_t now_ns, int flush, uint32_t max,
                        swstat_transition_fn fn, void *ctx) {
     if (now_ns == 0) {
@@ -1104,12 +1163,36 @@ int swstat_trace_drain(swstat_trace *t, uint64_t now_ns, int flush, uint32_t max
     uint64_t window = t->options.reorder_ns;
     uint64_t cutoff = flush ? UINT64_MAX : now_ns > window ? now_ns - window : 0;
     merger m = {&t->base, t->layouts, t->nlayouts, &t->options.ports, t->heads, t->nrings,
-                &t->stats, t->record_fd};
+                &t->stats, t->record_fd, 0, 0};
     int delivered = merge(&m, cutoff, max, fn, ctx);
-    // Hand the space back: everything before each ring's tail is read (a held head is not).
+    uint64_t dropped = 0;
     for (size_t i = 0; i < t->nrings; i++) {
-        struct perf_event_mmap_page *meta = (struct perf_event_mmap_page *)t->rings[i].base;
-        __atomic_store_n(&meta->data_tail, t->rings[i].tail, __ATOMIC_RELEASE);
+        ring *g = &t->rings[i];
+        struct perf_event_mmap_page *meta = (struct perf_event_mmap_page *)g->base;
+        // Checked on every drain, not only when the ring filled up: the kernel also drops
+        // samples it has counted without a PERF_RECORD_LOST or a lost_samples count (seen on
+        // Linux 6.18: a tracepoint hit in softirq on an idle CPU, a delayed ACK's timer).
+        if (!m.stopped) {
+            uint64_t lost = count_lost(t, i);
+            dropped += lost - g->lost;
+            g->lost = lost;
+            t->heads[i].kernel_lost = 0;
+        }
+        // Hand the space back: everything before the read position is read (a held head
+        // is not).
+        __atomic_store_n(&meta->data_tail, g->tail, __ATOMIC_RELEASE);
+        g->published = g->tail;
+    }
+    if (dropped > 0) {
+        swstat_transition lost;
+        memset(&lost, 0, sizeof(lost));
+        lost.kind = SWSTAT_TRANSITION_LOST;
+        lost.lost = dropped;
+        lost.time_ns = now_ns;
+        t->stats.lost += dropped;
+        t->stats.delivered++;
+        delivered++;
+        (void)fn(&lost, ctx);
     }
     return delivered;
 }

@@ -118,7 +118,7 @@ int swstat_trace_decode(const swstat_trace_layout *_Nonnull layouts, size_t coun
 
 /// Decodes one perf ring record as swstat's events write them (sample_type PERF_SAMPLE_TIME |
 /// PERF_SAMPLE_RAW, sample_id_all): a PERF_RECORD_SAMPLE through `swstat_trace_decode`, a
-/// PERF_RECORD_LOST as kind SWSTAT_TRANSITION_LOST. Returns 0, 1 for a record type that
+/// PERF_RECORD_LOST as kind SWSTAT_TRANSITION_LOST (its time: the record after the gap). Returns 0, 1 for a record type that
 /// carries no transition (skip it), or a negative errno as `swstat_trace_decode` documents
 /// (-EBADMSG as well for a record whose sizes do not add up).
 int swstat_trace_decode_record(const swstat_trace_layout *_Nonnull layouts, size_t count,
@@ -139,7 +139,8 @@ typedef struct {
 /// Replays a recording (as `swstat_trace_record_to` writes it: for each record a u32 cpu, a
 /// u32 length and that many bytes of one perf ring record) through the decoder and the same
 /// merge as a live read: each CPU's records in file order, the CPUs merged by time, records
-/// failing `ports` (may be NULL) or no layout decodes skipped. Returns the number delivered,
+/// failing `ports` (may be NULL) or no layout decodes skipped, a PERF_RECORD_LOST delivered
+/// where it lies (a recording has no counters to check). Returns the number delivered,
 /// or -EBADMSG for a truncated recording (before delivering anything); -ENOMEM.
 int swstat_trace_replay(const swstat_trace_layout *_Nonnull layouts, size_t count,
                         const void *_Nonnull buf, size_t len,
@@ -172,7 +173,9 @@ typedef struct {
 typedef struct {
     uint64_t records;           ///< samples taken out of the rings
     uint64_t delivered;         ///< transitions handed to the callback (LOST reports included)
-    uint64_t lost;              ///< records the kernel dropped (the sum of PERF_RECORD_LOST)
+    uint64_t lost;              ///< records the kernel dropped, as reported by the drains
+    uint64_t kernel_lost;       ///< the sum of the kernel's PERF_RECORD_LOST counts so far
+                                ///< (written only once the next record fits: often late)
     uint64_t filtered;          ///< samples dropped by the port conditions in user space
     uint64_t undecodable;       ///< samples no layout decodes, and corrupt ring records
     uint32_t rings;             ///< CPUs read
@@ -197,10 +200,15 @@ int swstat_trace_fd(const swstat_trace *_Nonnull t);
 
 /// Delivers, in time order across all CPUs, every record older than `now_ns` minus the reorder
 /// window (`now_ns` 0: clock_gettime(CLOCK_MONOTONIC) now; `flush` non-zero: every record),
-/// at most `max` of them (0: no limit); younger ones stay in their ring for the next call. A
-/// PERF_RECORD_LOST arrives as kind SWSTAT_TRANSITION_LOST where it falls in time: the caller
-/// re-reads the socket table then. Returns the number delivered; nothing fails here: a corrupt
-/// ring record is skipped (the rest of that ring with it) and counted in `undecodable`.
+/// at most `max` of them (0: no limit); younger ones stay in their ring for the next call.
+/// Then, if records were dropped since the last report, one SWSTAT_TRANSITION_LOST with
+/// `time_ns` now and how many. The drain counts them itself, every call (the events' counters,
+/// read(2), less the samples taken out or still in the ring): the kernel's PERF_RECORD_LOST
+/// comes only once the next record fits, which after a burst may be never, and some drops it
+/// never reports at all (Linux 6.18: samples counted in softirq on an idle CPU, not written).
+/// The caller re-reads the socket table then.
+/// Returns the number delivered; nothing fails here: a corrupt ring record is skipped (the rest
+/// of that ring with it) and counted in `undecodable`.
 int swstat_trace_drain(swstat_trace *_Nonnull t, uint64_t now_ns, int flush, uint32_t max,
                        swstat_transition_fn _Nonnull fn, void *_Nullable ctx);
 
