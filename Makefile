@@ -155,6 +155,7 @@ bench: deps
 	mkdir -p $(BENCH_BIN)
 	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-diagdump Sources/swstat-diagdump/diagdump.c
 	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-procparse Sources/swstat-procparse/procparse.c
+	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-tracefloor Sources/swstat-tracefloor/tracefloor.c
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	"$$bin/swstat-bench" --swstat "$$bin/swstat" --helpers $(BENCH_BIN) --sizes $(BENCH_SIZES) \
 	  --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_FLAGS)
