@@ -525,7 +525,9 @@ int swstat_trace_decode(const swstat_trace_layout *layouts, size_t count, const 
     out->skaddr = read_unsigned(raw, l->skaddr);
     if (l->kind == SWSTAT_TRANSITION_STATE) {
         int o = read_state(raw, l->oldstate), n = read_state(raw, l->newstate);
-        if (o < 0 || n < 0) return -EBADMSG;
+        // The kernel's TCP states start at 1; a 0 is a record that is not one (seen once on
+        // Linux 6.18, with another process opening perf events at the same time).
+        if (o <= 0 || n <= 0) return -EBADMSG;
         out->old_state = (uint8_t)o;
         out->new_state = (uint8_t)n;
     } else {
@@ -1164,8 +1166,10 @@ int swstat_trace_drain(swstat_trace *t, uint64_t now_ns, int flush, uint32_t max
     uint64_t cutoff = flush ? UINT64_MAX : now_ns > window ? now_ns - window : 0;
     merger m = {&t->base, t->layouts, t->nlayouts, &t->options.ports, t->heads, t->nrings,
                 &t->stats, t->record_fd, 0, 0};
+    uint64_t undecodable = t->stats.undecodable;
     int delivered = merge(&m, cutoff, max, fn, ctx);
-    uint64_t dropped = 0;
+    // A record that does not decode is a change the caller will not see: lost as well.
+    uint64_t dropped = t->stats.undecodable - undecodable;
     for (size_t i = 0; i < t->nrings; i++) {
         ring *g = &t->rings[i];
         struct perf_event_mmap_page *meta = (struct perf_event_mmap_page *)g->base;

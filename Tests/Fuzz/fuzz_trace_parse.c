@@ -122,6 +122,7 @@ static void check_transition(const swstat_transition *t) {
     if (t->family != AF_INET && t->family != AF_INET6) FAIL();
     if (t->has_cookie > 1 || (!t->has_cookie && t->cookie != 0) || t->lost != 0) FAIL();
     if (t->kind != SWSTAT_TRANSITION_STATE && t->old_state != t->new_state) FAIL();
+    if (t->kind == SWSTAT_TRANSITION_STATE && (t->old_state == 0 || t->new_state == 0)) FAIL();
     if (t->family == AF_INET) {
         for (int i = 4; i < 16; i++)
             if (t->local_addr[i] != 0 || t->remote_addr[i] != 0) FAIL();

@@ -233,7 +233,7 @@ struct TransitionSourceTests {
       defer { listener.close() }
       for i in 0..<count {
         // Paced: connection i starts no earlier than i / 2,500 s in.
-        while Date().timeIntervalSince(started) < Double(i) / 2500 { usleep(100) }
+        while Date().timeIntervalSince(started) < Double(i) / 2500 { usleep(50) }
         _ = try Lifecycle.clientClosesFirst.run(listener: listener, at: server, from: net.v4)
       }
     }
@@ -260,6 +260,73 @@ struct TransitionSourceTests {
       "transitions burst: \(count) connections at \(Int(rate))/s, \(changes.count) changes of "
         + "the kernel's \(kernel.count) (\(c.missing) missing, \(lost) reported lost), "
         + "\(drainer.wakeups) wake-ups and \(drainer.ticks) ticks, \(source.statistics)")
+  }
+
+  /// Other perf users opening and closing events meanwhile (here: probes, each opening the
+  /// tracepoint on every CPU): whatever the kernel drops is reported, nothing else is missing.
+  @Test(.enabled(if: traceTestsRun, "needs root"))
+  func otherPerfUsersLeaveNoUnreportedGap() throws {
+    let net = try Net()
+    defer { net.ns.delete() }
+    let source = try TransitionSource(.init(eitherPort: net.port...net.port))
+    let tracefs = try Tracefs()
+    let instance = try TraceInstance(
+      tracefs,
+      filter: TransitionSource.kernelFilter(for: source.layouts[0], options: source.options))
+    defer { instance.remove() }
+    let drainer = Drainer(source)
+    let churn = Churn()
+    try net.ns.perform {
+      let server = net.server(.inet)
+      let listener = try TestSocket.listener(server)
+      defer { listener.close() }
+      for _ in 0..<100 {
+        for lifecycle in Lifecycle.allCases {
+          _ = try lifecycle.run(listener: listener, at: server, from: net.v4)
+        }
+      }
+    }
+    let probes = churn.stop()
+    let (ours, kernel) = try Self.collect(
+      source, instance, net, minimum: 400 * 6 + 2, after: drainer.finish())
+    let lost = ours.reduce(UInt64(0)) {
+      if case .lost(let n, _) = $1 { return $0 + n }
+      return $0
+    }
+    let changes = ours.compactMap { e -> Transition? in
+      if case .transition(let t) = e { return t }
+      return nil
+    }
+    let c = Comparison(changes, kernel)
+    #expect(probes > 0)
+    #expect(c.extra.isEmpty, "\(c.extra.prefix(10))")
+    #expect(c.brokenChains.isEmpty, "\(c.brokenChains.prefix(10))")
+    #expect(UInt64(c.missing) <= lost, "missing \(c.missing), reported lost \(lost)")
+    print(
+      "transitions with \(probes) probes meanwhile: \(changes.count) changes of the kernel's "
+        + "\(kernel.count) (\(c.missing) missing, \(lost) reported lost), \(source.statistics)")
+  }
+
+  /// Opens and closes the tracepoint's events on a thread of its own until stopped.
+  final class Churn: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopping = false
+    private var count = 0
+    private let finished = DispatchSemaphore(value: 0)
+    init() {
+      Thread { [self] in
+        while !lock.withLock({ stopping }) {
+          if (try? TransitionSource.probe()) != nil { lock.withLock { count += 1 } }
+        }
+        finished.signal()
+      }.start()
+    }
+    /// Stops and returns how many probes ran.
+    func stop() -> Int {
+      lock.withLock { stopping = true }
+      finished.wait()
+      return lock.withLock { count }
+    }
   }
 
   /// With a one-page ring and nobody draining, a burst overflows the ring: the kernel counts
@@ -303,6 +370,29 @@ struct TransitionSourceTests {
     try source.drain(flush: true) { e in if case .lost(let n, _) = e { again += n } }
     #expect(again == 0)
     #expect(source.statistics.kernelLost <= lost, "\(source.statistics)")
+  }
+
+  /// Records younger than the reorder window stay in their ring; once older, they come out.
+  @Test(.enabled(if: traceTestsRun, "needs root"))
+  func youngRecordsWaitForTheWindow() throws {
+    let net = try Net()
+    defer { net.ns.delete() }
+    let source = try TransitionSource(
+      .init(eitherPort: net.port...net.port, reorderWindow: .milliseconds(300)))
+    let before = monotonicNow()
+    try net.ns.perform {
+      let server = net.server(.inet)
+      let listener = try TestSocket.listener(server)
+      defer { listener.close() }
+      _ = try Lifecycle.clientClosesFirst.run(listener: listener, at: server, from: net.v4)
+    }
+    var early = 0
+    try source.drain(asOf: monotonicNow()) { _ in early += 1 }
+    var late: [TransitionEvent] = []
+    try source.drain(asOf: monotonicNow() + 400_000_000) { late.append($0) }
+    #expect(monotonicNow() - before < 250_000_000, "too slow for the window to be tested")
+    #expect(early == 0)
+    #expect(late.count == 12, "\(late)")  // ten changes and the listener's two
   }
 
   /// A client entering TIME_WAIT shows as FIN_WAIT2 → CLOSE; the exact lookup of its 4-tuple

@@ -112,7 +112,8 @@ typedef struct {
 /// Decodes one tracepoint record (PERF_SAMPLE_RAW data, `common_type` first) with whichever of
 /// `layouts` has its id. Fills everything but time_ns and cpu. Returns 0, -ENOENT when no layout
 /// has the record's id, -EBADMSG when the record is shorter than the layout or a state does not
-/// fit in a byte, -EAFNOSUPPORT when the family is neither AF_INET nor AF_INET6.
+/// fit in a byte (or a state change has a state 0, which no TCP state is), -EAFNOSUPPORT when
+/// the family is neither AF_INET nor AF_INET6.
 int swstat_trace_decode(const swstat_trace_layout *_Nonnull layouts, size_t count,
                         const void *_Nonnull raw, size_t len, swstat_transition *_Nonnull out);
 
@@ -202,7 +203,7 @@ int swstat_trace_fd(const swstat_trace *_Nonnull t);
 /// window (`now_ns` 0: clock_gettime(CLOCK_MONOTONIC) now; `flush` non-zero: every record),
 /// at most `max` of them (0: no limit); younger ones stay in their ring for the next call.
 /// Then, if records were dropped since the last report, one SWSTAT_TRANSITION_LOST with
-/// `time_ns` now and how many. The drain counts them itself, every call (the events' counters,
+/// `time_ns` now and how many (records that did not decode count too). The drain counts them itself, every call (the events' counters,
 /// read(2), less the samples taken out or still in the ring): the kernel's PERF_RECORD_LOST
 /// comes only once the next record fits, which after a burst may be never, and some drops it
 /// never reports at all (Linux 6.18: samples counted in softirq on an idle CPU, not written).
