@@ -245,6 +245,7 @@ final class TraceInstance {
 
   init(_ tracefs: Tracefs, filter: String, bufferKilobytes: Int = 8192) throws {
     self.tracefs = tracefs
+    Self.removeStale(tracefs)
     name = "swstat-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let dir = "instances/\(name)"
     try #require(mkdirat(tracefs.directory.rawValue, dir, 0o700) == 0, "mkdir \(dir): \(errno)")
@@ -262,6 +263,29 @@ final class TraceInstance {
       try? tracefs.write(dir + "/events/sock/inet_sock_set_state/enable", "0")
       _ = unlinkat(tracefs.directory.rawValue, dir, AT_REMOVEDIR)
       try #require(pipe >= 0, "trace_pipe: \(errno)")
+    }
+  }
+
+  /// Deletes the instances of test processes that died before removing theirs (killed, or
+  /// their output pipe closed): each holds megabytes of kernel buffer until it is deleted.
+  static func removeStale(_ tracefs: Tracefs) {
+    let fd = openat(tracefs.directory.rawValue, "instances", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0, let dir = fdopendir(fd) else { return }
+    var stale: [String] = []
+    while let e = readdir(dir) {
+      let name = withUnsafeBytes(of: e.pointee.d_name) {
+        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      let parts = name.split(separator: "-")
+      guard parts.count == 4, name.hasPrefix("swstat-test-"), let pid = Int32(parts[2]) else {
+        continue
+      }
+      if kill(pid, 0) != 0 && errno == ESRCH { stale.append(name) }
+    }
+    closedir(dir)
+    for name in stale {
+      try? tracefs.write("instances/\(name)/events/sock/inet_sock_set_state/enable", "0")
+      _ = unlinkat(tracefs.directory.rawValue, "instances/\(name)", AT_REMOVEDIR)
     }
   }
 
