@@ -78,7 +78,7 @@ FUZZ_FLAGS         ?=
 TOOLCHAIN_BIN      := $(dir $(realpath $(shell command -v $(SWIFT))))
 FUZZ_CC            ?= $(TOOLCHAIN_BIN)clang
 FUZZ_SWIFTC        ?= $(TOOLCHAIN_BIN)swiftc
-FUZZ_TARGETS        = diag_parse proc_parse filter_build swift_parsers
+FUZZ_TARGETS        = diag_parse proc_parse filter_build swift_parsers trace_parse
 FUZZ_BINS           = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 # lld: gold warns about every ASan helper symbol.
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -ISources/CSwstat/include -Wall -Wextra -Werror -fuse-ld=lld \
@@ -107,6 +107,11 @@ $(FUZZ_BUILD)/fuzz_filter_build: Tests/Fuzz/fuzz_filter_build.c Sources/CSwstat/
                                  Sources/CSwstat/include/CSwstat.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+$(FUZZ_BUILD)/fuzz_trace_parse: Tests/Fuzz/fuzz_trace_parse.c Sources/CSwstat/transitions.c \
+                                Sources/CSwstat/include/CSwstat.h \
+                                Sources/CSwstat/include/swstat_trace.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lpthread
 $(FUZZ_BUILD)/fuzz_swift_parsers: $(FUZZ_SWIFT_SOURCES)
 	@mkdir -p $(@D)
 	$(FUZZ_SWIFTC) -sanitize=fuzzer,address -parse-as-library -O -g -use-ld=lld \
@@ -167,6 +172,7 @@ bench: test-deps
 	mkdir -p $(BENCH_BIN)
 	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-diagdump Sources/swstat-diagdump/diagdump.c
 	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-procparse Sources/swstat-procparse/procparse.c
+	$(CC) -O2 -Wall -o $(BENCH_BIN)/swstat-tracefloor Sources/swstat-tracefloor/tracefloor.c
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	"$$bin/swstat-bench" --swstat "$$bin/swstat" --helpers $(BENCH_BIN) --sizes $(BENCH_SIZES) \
 	  --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_FLAGS)

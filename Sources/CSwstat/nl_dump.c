@@ -48,10 +48,10 @@ int swstat_nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid,
     return remaining == 0 ? 0 : -EBADMSG;
 }
 
-// Opens a sock_diag socket and sends `req` as a dump request. Returns the socket or NULL with
-// *err set.
-static struct mnl_socket *dump_request(struct nlmsghdr *req, uint32_t *seq, uint32_t *portid,
-                                       int *err) {
+// Opens a sock_diag socket and sends `req` with `flags` (NLM_F_DUMP for a dump, 0 for one
+// object). Returns the socket or NULL with *err set.
+static struct mnl_socket *dump_request(struct nlmsghdr *req, uint16_t flags, uint32_t *seq,
+                                       uint32_t *portid, int *err) {
     struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
     if (nl == NULL) { *err = -errno; return NULL; }
     if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -60,7 +60,7 @@ static struct mnl_socket *dump_request(struct nlmsghdr *req, uint32_t *seq, uint
         return NULL;
     }
     req->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req->nlmsg_flags = NLM_F_REQUEST | flags;
     *seq = (uint32_t)time(NULL);
     req->nlmsg_seq = *seq;
     *portid = mnl_socket_get_portid(nl);
@@ -85,9 +85,14 @@ static ssize_t dump_receive(struct mnl_socket *nl, void *buf, size_t len) {
 }
 
 int swstat_nl_dump(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg) {
+    return swstat_nl_request(req, NLM_F_DUMP, fn, arg);
+}
+
+int swstat_nl_request(struct nlmsghdr *req, uint16_t flags, swstat_nl_datagram_fn fn,
+                      void *arg) {
     uint32_t seq, portid;
     int err = 0;
-    struct mnl_socket *nl = dump_request(req, &seq, &portid, &err);
+    struct mnl_socket *nl = dump_request(req, flags, &seq, &portid, &err);
     if (nl == NULL) return err;
     // 8-byte aligned for struct nlmsghdr; static would not be reentrant across threads.
     _Alignas(8) char buf[SWSTAT_NL_BUFFER];

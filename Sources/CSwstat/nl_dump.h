@@ -47,4 +47,8 @@ typedef int (*swstat_nl_datagram_fn)(const void *buf, size_t len, uint32_t seq, 
 // datagram cut short, -EBADMSG when the socket reads end of file before `fn` stopped.
 int swstat_nl_dump(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg);
 
+// Like swstat_nl_dump, with `flags` instead of NLM_F_DUMP beside NLM_F_REQUEST: 0 asks for one
+// object (sock_diag's exact lookup), whose reply is a single datagram.
+int swstat_nl_request(struct nlmsghdr *req, uint16_t flags, swstat_nl_datagram_fn fn, void *arg);
+
 #endif

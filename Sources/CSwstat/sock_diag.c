@@ -189,6 +189,66 @@ int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, in
     return rc == 1 ? 0 : rc;
 }
 
+// swstat_diag_lookup's state: the socket asked for and what became of it.
+typedef struct {
+    const swstat_sock *key;
+    swstat_sock_fn fn;
+    void *ctx;
+    int found;
+} lookup_state;
+
+static int same_socket(const swstat_sock *a, const swstat_sock *b) {
+    size_t alen = a->family == AF_INET ? 4 : 16;
+    return a->family == b->family && a->local_port == b->local_port &&
+           a->remote_port == b->remote_port && memcmp(a->local_addr, b->local_addr, alen) == 0 &&
+           memcmp(a->remote_addr, b->remote_addr, alen) == 0;
+}
+
+static int lookup_one(const struct nlmsghdr *nlh, void *arg) {
+    lookup_state *l = arg;
+    swstat_sock s;
+    int rc = decode_one(nlh, l->key->protocol, &s);
+    if (rc < 0) return rc;
+    // The kernel's lookup falls back to a listener on the local port (inet_lookup): that is
+    // not the connection asked for.
+    if (!same_socket(l->key, &s)) return 1;
+    l->found = 1;
+    (void)l->fn(&s, l->ctx);
+    return 1;
+}
+
+static int lookup_datagram(const void *buf, size_t len, uint32_t seq, uint32_t portid,
+                           void *arg) {
+    int rc = swstat_nl_walk(buf, len, seq, portid, lookup_one, arg, NULL);
+    // The whole answer to an exact request is one datagram: a socket or an error.
+    return rc < 0 ? rc : 1;
+}
+
+int swstat_diag_lookup(const swstat_sock *key, swstat_sock_fn fn, void *ctx) {
+    if (key->family != AF_INET && key->family != AF_INET6) return -EAFNOSUPPORT;
+    _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
+    struct nlmsghdr *nlh = diag_request(req, key->family, key->protocol, ~0u, NULL, 0);
+    if (nlh == NULL) return -EMSGSIZE;
+    struct inet_diag_req_v2 *r = mnl_nlmsg_get_payload(nlh);
+    size_t alen = key->family == AF_INET ? 4 : 16;
+    r->id.idiag_sport = htons(key->local_port);
+    r->id.idiag_dport = htons(key->remote_port);
+    memcpy(r->id.idiag_src, key->local_addr, alen);
+    memcpy(r->id.idiag_dst, key->remote_addr, alen);
+    r->id.idiag_if = 0;
+    if (key->cookie != 0) {
+        r->id.idiag_cookie[0] = (uint32_t)key->cookie;
+        r->id.idiag_cookie[1] = (uint32_t)(key->cookie >> 32);
+    } else {
+        r->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+        r->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    }
+    lookup_state l = {.key = key, .fn = fn, .ctx = ctx, .found = 0};
+    int rc = swstat_nl_request(nlh, 0, lookup_datagram, &l);
+    if (rc < 0) return rc;
+    return l.found ? 0 : -ENOENT;
+}
+
 int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf) {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
     if (fd < 0) return -errno;

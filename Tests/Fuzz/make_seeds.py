@@ -216,8 +216,58 @@ def swift_seeds():
         write("swift_parsers", name, bytes([kind]) + text.encode())
 
 
+TRACE = os.path.join(HERE, "..", "SwstatCoreTests", "Fixtures", "trace")
+
+
+def ring_entries(recording):
+    """Splits a recording (u32 cpu, u32 length, a perf ring record) into its entries."""
+    out, i = [], 0
+    while i + 8 <= len(recording):
+        cpu, length = struct.unpack_from("<II", recording, i)
+        out.append(recording[i:i + 8 + length])
+        i += 8 + length
+    return out
+
+
+def trace_seeds():
+    # Byte 0 % 3: 0 a format (kind (byte 0 / 3) % 4 + 1), 1 a recording, 2 a format, NUL, a
+    # record. Kinds: 1 state change, 2 reset sent, 3 reset received, 4 retransmit.
+    formats = {
+        "inet_sock_set_state.format": 1, "inet_sock_set_state.pre-5.6.format": 1,
+        "tcp_send_reset.format": 2, "tcp_receive_reset.format": 3, "tcp_retransmit_skb.format": 4,
+    }
+    texts = {}
+    for name, kind in formats.items():
+        with open(os.path.join(TRACE, name), "rb") as f:
+            texts[name] = f.read()
+        write("trace_parse", "format-" + name.replace(".format", ""), bytes([(kind - 1) * 3]) + texts[name])
+    with open(os.path.join(TRACE, "samples.bin"), "rb") as f:
+        recording = f.read()
+    write("trace_parse", "recording", b"\x01" + recording)
+    entries = ring_entries(recording)
+    write("trace_parse", "recording-first", b"\x01" + entries[0])
+    write("trace_parse", "recording-cut", b"\x01" + recording[:-3])
+    lost = struct.pack("<IHHQQQ", 2, 0, 32, 0, 7, 1000)
+    write("trace_parse", "recording-lost", b"\x01" + struct.pack("<II", 1, len(lost)) + lost + entries[1])
+    # One record per tracepoint, after the format that decodes it.
+    ids = {2287: "inet_sock_set_state.format", 2280: "tcp_send_reset.format",
+           2279: "tcp_receive_reset.format", 2281: "tcp_retransmit_skb.format"}
+    seen = set()
+    for e in entries:
+        kind_id = struct.unpack_from("<H", e, 8 + 20)[0]
+        if kind_id in ids and kind_id not in seen:
+            seen.add(kind_id)
+            name = ids[kind_id]
+            mode = (formats[name] - 1) * 3 + 2
+            write("trace_parse", "record-" + name.replace(".format", ""),
+                  bytes([mode]) + texts[name] + b"\0" + e[8:])
+            raw_size = struct.unpack_from("<I", e, 8 + 16)[0]
+            write("trace_parse", "raw-" + name.replace(".format", ""),
+                  bytes([mode]) + texts[name] + b"\0" + e[8 + 20:8 + 20 + raw_size])
+
+
 def main():
-    for folder in ["diag_parse", "proc_parse", "filter_build", "swift_parsers"]:
+    for folder in ["diag_parse", "proc_parse", "filter_build", "swift_parsers", "trace_parse"]:
         path = os.path.join(CORPUS, folder)
         if os.path.isdir(path):
             for name in os.listdir(path):
@@ -228,6 +278,7 @@ def main():
     proc_parse_seeds()
     filter_seeds()
     swift_seeds()
+    trace_seeds()
     return 0
 
 

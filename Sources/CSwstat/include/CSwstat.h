@@ -174,4 +174,6 @@ int swstat_unix_parse(const void *_Nonnull buf, size_t len, uint32_t seq, uint32
 /// without CAP_SYS_ADMIN).
 int swstat_enter_netns(int fd);
 
+#include "swstat_trace.h"
+
 #endif
