@@ -39,10 +39,13 @@ struct ExportCommand: ParsableCommand {
   var textfile: String?
 
   @Option(
-    name: .customLong("interval"),
+    name: .customLong("interval"), parsing: .unconditional,
     help: ArgumentHelp(
       "With --textfile, rewrite the file every this many seconds.", valueName: "secs"))
-  var interval: Double?
+  var intervalText: String?
+
+  /// `--interval` in seconds (checked by `validate`).
+  var interval: Double? { intervalText.flatMap(Double.init) }
 
   @Flag(name: .customLong("by-port"), help: "Add socket counts per local port and state.")
   var byPort = false
@@ -51,7 +54,10 @@ struct ExportCommand: ParsableCommand {
     name: .customLong("max-ports"),
     help: ArgumentHelp(
       "With --by-port, the busiest ports kept; the rest count as port=\"other\".", valueName: "n"))
-  var maxPorts = 100
+  var maxPortsGiven: Int?
+
+  /// The port cap with --by-port (100 when not given).
+  var maxPorts: Int { maxPortsGiven ?? 100 }
 
   @Flag(
     name: [.customShort("p"), .customLong("programs")],
@@ -70,14 +76,21 @@ struct ExportCommand: ParsableCommand {
     if textfile != nil && listen != nil {
       throw ValidationError("--listen and --textfile exclude each other.")
     }
-    if let interval {
+    if let text = intervalText {
       guard textfile != nil else { throw ValidationError("--interval needs --textfile.") }
-      guard interval > 0 && interval <= 86_400 else {
-        throw ValidationError("--interval must be above 0 and at most 86400 seconds.")
+      // Decimal digits and an optional fraction: no sign, exponent or hex (0x10 is not 16 s).
+      let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+      let digits = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+      guard digits, let value = Double(text), value > 0 && value <= 86_400 else {
+        throw ValidationError(
+          "--interval: expected seconds above 0 and at most 86400, got \"\(text)\".")
       }
     }
     if textfile == "" { throw ValidationError("--textfile needs a path.") }
-    guard maxPorts >= 1 else { throw ValidationError("--max-ports must be at least 1.") }
+    if let given = maxPortsGiven {
+      guard byPort else { throw ValidationError("--max-ports applies to --by-port only.") }
+      guard given >= 1 else { throw ValidationError("--max-ports must be at least 1.") }
+    }
   }
 
   /// What each scrape collects, from these flags.
