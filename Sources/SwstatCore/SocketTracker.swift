@@ -19,6 +19,13 @@ public struct SocketEvent: Sendable {
   public var record: SocketRecord
   /// When, in CLOCK_REALTIME nanoseconds since the epoch.
   public var time: Int64
+
+  /// An event from its parts.
+  public init(change: SocketChange, record: SocketRecord, time: Int64) {
+    self.change = change
+    self.record = record
+    self.time = time
+  }
 }
 
 /// Follows sockets across successive dumps by the kernel's socket cookie (not by address:

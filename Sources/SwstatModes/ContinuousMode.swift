@@ -27,7 +27,7 @@ struct ContinuousMode {
       if trouble.first != nil { return try listing.finish(trouble) }
       try env.output.flush()
       while true {
-        let wake = ticker.wait(keys: false, extra: nil)
+        let wake = ticker.wait(keys: false, extra: [])
         if wake == .stop { return 0 }
         if wake == .tick { break }
       }

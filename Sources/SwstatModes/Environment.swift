@@ -103,16 +103,16 @@ public enum Wake: Equatable, Sendable {
   case resume
   /// A key was pressed on the terminal.
   case key(UInt8)
-  /// The extra descriptor is readable.
-  case readable
+  /// One of the extra descriptors is readable.
+  case readable(Int32)
 }
 
 /// The clock and signals of the live modes (-c, --watch, --events): ticks on a monotonic clock,
 /// stops on signals, keys on a terminal, one more descriptor to watch.
 public protocol Ticker: AnyObject {
-  /// Waits for the next tick or an event. `keys`: read keys from stdin; `extra`: one more
-  /// descriptor to watch.
-  func wait(keys: Bool, extra: Int32?) -> Wake
+  /// Waits for the next tick or an event. `keys`: read keys from stdin; `extra`: more
+  /// descriptors to watch (a destroy-notification socket, the tracepoint's rings).
+  func wait(keys: Bool, extra: [Int32]) -> Wake
   /// Makes the next `wait` return a tick at once.
   func tickNow()
   /// CLOCK_REALTIME now, in nanoseconds since the epoch (for timestamps).

@@ -1,11 +1,14 @@
+import Glibc
 import SwstatCore
 import SwstatRender
 
 /// `--events`: each socket's changes as they happen, one timestamped line (or NDJSON object)
-/// each: a dump every interval (0.1 s by default) followed by the tracker, and the kernel's
-/// destroy notifications between dumps, so a socket that lives shorter than a tick is still
-/// seen. Every filter narrows it, owners included: a socket is shown when its owner — or the
-/// one it had, for a TIME_WAIT socket or one already gone — is wanted.
+/// each. TCP state changes come from the kernel's tracepoint when it can be read here (every
+/// change, in the kernel's order: `TransitionEvents`), else from polling: a dump every interval
+/// (0.1 s by default) followed by the tracker, and the kernel's destroy notifications between
+/// dumps. UDP, which has no state tracepoint, is always polled. Every filter narrows it, owners
+/// included: a socket is shown when its owner — or the one it had, for a TIME_WAIT socket or
+/// one already gone — is wanted.
 struct EventsMode {
   let plan: Plan
   let env: Environment
@@ -13,20 +16,50 @@ struct EventsMode {
   let netRoot: String
 
   func run() throws -> Int32 {
+    let log = EventLog(output: env.output, json: plan.json, owners: plan.programs)
+    if plan.query.transports.contains(.tcp), let source = try transitionSource() {
+      try log.write(.source(transitions: "tracepoint"))
+      return try TransitionEvents(plan: plan, env: env, netRoot: netRoot, source: source, log: log)
+        .run()
+    }
+    try log.write(.source(transitions: "poll"))
+    return try poll(log)
+  }
+
+  /// The tracepoint, as `--transitions` asks: nil for polling (asked, or `auto` where the
+  /// tracepoint cannot be read — said with -v).
+  func transitionSource() throws -> TransitionSource? {
+    if plan.transitions == .poll { return nil }
+    var options = TransitionSource.Options()
+    options.resets = plan.resets
+    options.retransmits = plan.retransmits
+    let filter = plan.query.filter
+    options.localPorts = filter.sourcePorts
+    options.remotePorts = filter.destinationPorts
+    options.eitherPort = filter.eitherPort
+    do {
+      let source = try TransitionSource(options)
+      if plan.verbose {
+        env.errors("swstat: state changes from the tracepoint \(TransitionSource.stateTracepoint)\n")
+      }
+      return source
+    } catch {
+      if plan.transitions == .tracepoint { throw error }
+      if plan.verbose {
+        env.errors("swstat: \(error); polling instead (brief states may be missed)\n")
+      }
+      return nil
+    }
+  }
+
+  /// The polled log: a dump a tick and destroy notifications.
+  func poll(_ log: EventLog) throws -> Int32 {
     let ticker = env.ticker(plan.interval)
     let q = plan.query
-    let monitor: DestroyMonitor?
-    do {
-      monitor = try DestroyMonitor(
-        tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp))
-    } catch {
-      monitor = nil
-      if plan.verbose { env.errors("swstat: \(error); short-lived sockets may be missed\n") }
-    }
+    let monitor = destroyMonitor(tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp))
     let cache = plan.programs ? env.ownerCache() : nil
     var tracker = SocketTracker()
     var memory = OwnerMemory()
-    var log = EventLog(output: env.output, json: plan.json, owners: plan.programs)
     var stream = OwnedStream(
       source: env.source(netRoot), query: q, ownerFilter: plan.ownerFilter, owners: cache)
 
@@ -47,7 +80,7 @@ struct EventsMode {
         // A socket seen only through its destroy notification: its owner, if any, is one
         // remembered.
         if e.change == .brief && !stream.admits(e.record, owners: nil) { continue }
-        try log.write(item(e, owners, memory))
+        try log.write(Self.item(e, plan.programs, owners, memory))
       }
       if let owners { memory.update(tracker.records, owners) }
       try env.output.flush()
@@ -55,7 +88,7 @@ struct EventsMode {
 
     try tick()
     while true {
-      switch ticker.wait(keys: false, extra: monitor?.fd) {
+      switch ticker.wait(keys: false, extra: monitor.map { [$0.fd] } ?? []) {
       case .tick:
         try tick()
       case .readable:
@@ -76,17 +109,33 @@ struct EventsMode {
     }
   }
 
+  /// The destroy notifications of this namespace, or nil (said with -v) when refused.
+  func destroyMonitor(tcp: Bool, udp: Bool) -> DestroyMonitor? {
+    guard tcp || udp else { return nil }
+    do {
+      return try DestroyMonitor(tcp: tcp, udp: udp)
+    } catch {
+      if plan.verbose { env.errors("swstat: \(error); short-lived sockets may be missed\n") }
+      return nil
+    }
+  }
+
   /// The log's item for an event: the socket's owner now, or — once it has lost it (TIME_WAIT,
   /// gone) — the last one known, shown as `(was …)`.
-  private func item(_ e: SocketEvent, _ owners: OwnerTable?, _ memory: OwnerMemory) -> EventItem {
-    guard plan.programs else { return .socket(e, owner: nil, former: false, note: nil) }
+  static func item(
+    _ e: SocketEvent, _ programs: Bool, _ owners: OwnerTable?, _ memory: OwnerMemory,
+    lifetime: Int64? = nil
+  ) -> EventItem {
+    guard programs else {
+      return .socket(e, owner: nil, former: false, note: nil, lifetime: lifetime)
+    }
     let gone = e.change == .gone || e.change == .brief
     if !gone, let now = owners?.label(of: e.record.inode) {
-      return .socket(e, owner: now, former: false, note: nil)
+      return .socket(e, owner: now, former: false, note: nil, lifetime: lifetime)
     }
     if let was = memory.label(of: e.record) {
-      return .socket(e, owner: was, former: true, note: nil)
+      return .socket(e, owner: was, former: true, note: nil, lifetime: lifetime)
     }
-    return .socket(e, owner: nil, former: false, note: nil)
+    return .socket(e, owner: nil, former: false, note: nil, lifetime: lifetime)
   }
 }

@@ -77,7 +77,7 @@ public final class LiveLoop: Ticker {
     }
   }
 
-  public func wait(keys: Bool, extra: Int32?) -> Wake {
+  public func wait(keys: Bool, extra: [Int32]) -> Wake {
     let terminal = keys
     let keys = keys && stdinOpen
     if let started = tickedAt {
@@ -105,7 +105,8 @@ public final class LiveLoop: Ticker {
       }
       var fds = [pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0)]
       if keys { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
-      if let extra { fds.append(pollfd(fd: extra, events: Int16(POLLIN), revents: 0)) }
+      let firstExtra = fds.count
+      for fd in extra { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
       let timeout = Int32(min(Int64(Int32.max), (remaining + 999_999) / 1_000_000))
       let n = poll(&fds, nfds_t(fds.count), timeout)
       if n <= 0 { continue }
@@ -120,7 +121,7 @@ public final class LiveLoop: Ticker {
           return wait(keys: terminal, extra: extra)
         }
       }
-      if extra != nil && fds[fds.count - 1].revents != 0 { return .readable }
+      for p in fds[firstExtra...] where p.revents != 0 { return .readable(p.fd) }
     }
   }
 

@@ -77,6 +77,20 @@ public struct Plan: Sendable {
   public var verbose = false
   /// `--netns` (a path that opens it, and the name given) or `--all-netns`.
   public var namespace: NamespaceChoice? = nil
+  /// `--transitions`: where --events and --watch take TCP state changes from.
+  public var transitions: TransitionChoice = .auto
+  /// `--resets`, `--retransmits`: those tracepoints' events too (--events, tracepoint only).
+  public var resets = false, retransmits = false
+
+  /// Where the live modes take TCP state changes from.
+  public enum TransitionChoice: String, Sendable, CaseIterable {
+    /// The tracepoint when it can be read here (root or CAP_PERFMON), else polling.
+    case auto
+    /// The kernel's tracepoint `sock:inet_sock_set_state`: every change, as it happens.
+    case tracepoint
+    /// A dump every interval and destroy notifications: misses the brief states.
+    case poll
+  }
 
   /// Where `--netns`/`--all-netns` look.
   public enum NamespaceChoice: Sendable, Equatable {

@@ -92,7 +92,7 @@ struct WatchMode {
 
     try tick()
     while true {
-      switch ticker.wait(keys: terminal != nil, extra: nil) {
+      switch ticker.wait(keys: terminal != nil, extra: []) {
       case .tick:
         try tick()
       case .resize:

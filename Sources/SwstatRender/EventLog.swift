@@ -5,10 +5,35 @@ import SwstatCore
 public enum EventItem {
   /// A change. `owner`: the `PID/Program name` of the socket's owner, or of the last one known
   /// when `former` (a TIME_WAIT socket has none; it shows as `(was …)`). `note`: a few words
-  /// after the line (`gone before the next dump`).
-  case socket(SocketEvent, owner: [UInt8]?, former: Bool, note: StaticString?)
+  /// after the line (`gone before the next dump`). `lifetime`: on GONE, how long the socket
+  /// lived (ns), when its birth was seen.
+  case socket(
+    SocketEvent, owner: [UInt8]?, former: Bool, note: StaticString?, lifetime: Int64? = nil)
+  /// A reset sent or received, or a retransmission, on a socket (the socket as last known).
+  case packet(PacketEvent, record: SocketRecord, time: Int64, owner: [UInt8]?)
   /// Notifications were lost at `time` (CLOCK_REALTIME nanoseconds); the table is dumped again.
   case lost(time: Int64)
+  /// Where the state changes come from (NDJSON's first object; -v says it on stderr).
+  case source(transitions: String)
+
+  /// What a packet event was.
+  public enum PacketEvent: String, Sendable {
+    /// This end sent a RST.
+    case resetSent = "reset_sent"
+    /// This end received a RST.
+    case resetReceived = "reset_received"
+    /// This end retransmitted a segment.
+    case retransmit = "retransmit"
+
+    /// The event's word in the text log.
+    var word: String {
+      switch self {
+      case .resetSent: "RST>"
+      case .resetReceived: "RST<"
+      case .retransmit: "RETRANS"
+      }
+    }
+  }
 }
 
 /// `--events`' log: one timestamped line per change, or with `json` one NDJSON object per
@@ -36,16 +61,24 @@ public final class EventLog: OutputSink {
       if json != nil {
         out.append("{\"time\":\"\(Timestamp.iso(time))\",\"event\":\"overflow\"}\n")
       } else {
-        out.append("\(Timestamp.iso(time)) LOST   destroy notifications overflowed; dumping again\n")
+        out.append("\(Timestamp.iso(time)) LOST   the kernel dropped events; dumping again\n")
       }
       try out.flush()
-    case .socket(let e, let owner, let former, let note):
+    case .source(let transitions):
+      if json != nil {
+        out.append("{\"event\":\"source\",\"transitions\":\"\(transitions)\"}\n")
+        try out.flush()
+      }
+    case .packet(let kind, let record, let time, let owner):
+      let e = SocketEvent(change: .state(from: record.stateCode), record: record, time: time)
+      try line(kind.word, e, owner, false, nil, packet: kind)
+    case .socket(let e, let owner, let former, let note, let lifetime):
       switch e.change {
       case .brief:
         try line("NEW", e, owner, former, nil)
         try line("GONE", e, owner, former, note ?? "gone before the next dump")
       case .new: try line("NEW", e, owner, former, note)
-      case .gone: try line("GONE", e, owner, former, note)
+      case .gone: try line("GONE", e, owner, former, note, lifetime: lifetime)
       case .state: try line("STATE", e, owner, former, note)
       }
     }
@@ -59,16 +92,18 @@ public final class EventLog: OutputSink {
   }
 
   private func line(
-    _ word: String, _ e: SocketEvent, _ owner: [UInt8]?, _ former: Bool, _ note: StaticString?
+    _ word: String, _ e: SocketEvent, _ owner: [UInt8]?, _ former: Bool, _ note: StaticString?,
+    lifetime: Int64? = nil, packet: EventItem.PacketEvent? = nil
   ) throws(OutputError) {
     let r = e.record
     let time = Timestamp.iso(e.time)
     let owner = ownerText(owner, former)
     if let json {
-      var leading = "\"time\":\"\(time)\",\"event\":\"\(word.lowercased())\","
-      if case .state(let from) = e.change {
+      var leading = "\"time\":\"\(time)\",\"event\":\"\(packet?.rawValue ?? word.lowercased())\","
+      if packet == nil, case .state(let from) = e.change {
         leading += "\"from\":\"\(Vocabulary.stateWord(from, r.transport))\","
       }
+      if let lifetime { leading += "\"lifetime_ms\":\(Self.milliseconds(lifetime)),"}
       if let owner { leading += "\"owner\":" + JSONText.string(owner) + "," }
       if let note { leading += "\"note\":\"\(note)\"," }
       return try json.write(r, leading: leading)
@@ -77,15 +112,39 @@ public final class EventLog: OutputSink {
     line += pad((r.transport == .tcp ? "tcp" : "udp") + (r.family == .inet6 ? "6" : ""), 5)
     line += pad(Vocabulary.netstatEndpoint(r.local), Columns.localAddress.width) + " "
     line += pad(Vocabulary.netstatEndpoint(r.remote), Columns.foreignAddress.width) + " "
-    if case .state(let from) = e.change {
+    if packet == nil, case .state(let from) = e.change {
       line += Vocabulary.stateWord(from, r.transport) + " → " + Vocabulary.stateWord(r)
     } else {
       line += Vocabulary.stateWord(r)
     }
     if let owner { line += " " + owner }
+    if let lifetime { line += " (lived \(Self.duration(lifetime)))" }
     if let note { line += " (\(note))" }
     out.append(line + "\n")
     try out.endRow()
+  }
+
+  /// Milliseconds with three decimals, for JSON.
+  static func milliseconds(_ ns: Int64) -> String {
+    let us = max(0, ns) / 1000
+    let frac = us % 1000
+    return "\(us / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+  }
+
+  /// `850us`, `12.3ms`, `4.51s`, `2m05s`: a lifetime for eyes.
+  static func duration(_ ns: Int64) -> String {
+    let ns = max(0, ns)
+    if ns < 1_000_000 { return "\(ns / 1000)us" }
+    if ns < 1_000_000_000 {
+      let tenths = ns / 100_000
+      return "\(tenths / 10).\(tenths % 10)ms"
+    }
+    if ns < 60_000_000_000 {
+      let cs = ns / 10_000_000
+      return "\(cs / 100).\(cs % 100 < 10 ? "0" : "")\(cs % 100)s"
+    }
+    let s = ns / 1_000_000_000
+    return "\(s / 60)m\(s % 60 < 10 ? "0" : "")\(s % 60)s"
   }
 
   private func pad(_ s: String, _ width: Int) -> String {

@@ -21,6 +21,8 @@ struct Flags: Equatable {
   var source: SourceChoice = .auto
   var procRoot = "/proc"
   var netns: String? = nil
+  var transitions: String? = nil
+  var resets = false, retransmits = false
   /// ss's filter language: the words after the flags (`state established '( dport = :ssh )'`).
   var expression: [String] = []
 }

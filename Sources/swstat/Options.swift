@@ -134,6 +134,16 @@ struct Options: ParsableArguments {
     name: .customLong("all-netns"),
     help: "List the sockets of every network namespace, each row labelled (needs root).")
   var allNetns = false
+  @Option(
+    name: .customLong("transitions"),
+    help: ArgumentHelp(
+      "Where --events and --watch take TCP state changes from: auto, tracepoint (every change; root or CAP_PERFMON) or poll.",
+      valueName: "source"))
+  var transitions: String?
+  @Flag(name: .customLong("resets"), help: "With --events: resets sent and received too.")
+  var resets = false
+  @Flag(name: .customLong("retransmits"), help: "With --events: retransmissions too.")
+  var retransmits = false
   @Option(name: .customLong("source"), help: "Where to read sockets: auto, netlink or proc.")
   var source: SourceChoice = .auto
   @Option(
@@ -165,6 +175,7 @@ struct Options: ParsableArguments {
     (f.sport, f.dport, f.port, f.src, f.dst, f.pid) = (sport, dport, port, src, dst, pid)
     f.program = program.map { RawArguments.value(of: "--program") ?? Array($0.utf8) }
     (f.source, f.procRoot, f.netns, f.expression) = (source, procRoot, netns, expression)
+    (f.transitions, f.resets, f.retransmits) = (transitions, resets, retransmits)
     return f
   }
 }

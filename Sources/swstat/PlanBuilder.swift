@@ -70,6 +70,24 @@ enum PlanBuilder {
       plan.mode = .statistics
     }
     let live = f.continuous || f.watch || f.events
+    if let text = f.transitions {
+      guard f.events || f.watch else {
+        throw UsageError("--transitions: applies to --events and --watch only")
+      }
+      guard let choice = Plan.TransitionChoice(rawValue: text) else {
+        throw UsageError("--transitions: expected auto, tracepoint or poll, got \"\(text)\"")
+      }
+      plan.transitions = choice
+    }
+    if f.resets || f.retransmits {
+      let flag = f.resets ? "--resets" : "--retransmits"
+      guard f.events else { throw UsageError("\(flag): applies to --events only") }
+      guard plan.transitions != .poll else {
+        throw UsageError("\(flag): comes from the tracepoint; --transitions poll cannot see it")
+      }
+      if plan.transitions == .auto { plan.transitions = .tracepoint }
+      (plan.resets, plan.retransmits) = (f.resets, f.retransmits)
+    }
     if let text = f.interval {
       guard live else { throw UsageError("--interval: applies to -c, --watch and --events only") }
       plan.interval = try seconds(text)

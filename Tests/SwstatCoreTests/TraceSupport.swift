@@ -289,6 +289,12 @@ final class TraceInstance {
     }
   }
 
+  /// Everything trace_pipe has handed out so far, as its text lines.
+  func lines() -> [Substring] {
+    _ = records()
+    return String(decoding: text, as: UTF8.self).split(separator: "\n")
+  }
+
   /// Everything trace_pipe has handed out so far, as records.
   func records() -> [KernelRecord] {
     var chunk = [UInt8](repeating: 0, count: 65536)

@@ -40,7 +40,7 @@ final class ScriptedTicker: Ticker {
 
   init(_ wakes: [Wake]) { self.wakes = wakes }
 
-  func wait(keys: Bool, extra: Int32?) -> Wake {
+  func wait(keys: Bool, extra: [Int32]) -> Wake {
     let wake = wakes.isEmpty ? .stop : wakes.removeFirst()
     if wake == .tick { now += 1_000_000_000 }
     return wake

@@ -2,48 +2,6 @@ import Foundation
 import SwstatTestSupport
 import Testing
 
-/// A program running in the background, its output collected, stopped with a signal.
-final class Background: @unchecked Sendable {
-  let process = Process()
-  private let pipe = Pipe()
-  private var data = Data()
-  private let lock = NSLock()
-
-  init(_ arguments: [String]) throws {
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-      let chunk = h.availableData
-      guard let self else { return }
-      self.lock.lock()
-      self.data.append(chunk)
-      self.lock.unlock()
-    }
-    try process.run()
-  }
-
-  var output: String {
-    lock.lock()
-    defer { lock.unlock() }
-    return String(decoding: data, as: UTF8.self)
-  }
-
-  /// Sends `signal`, waits (5 s at most, then SIGKILL) and returns the exit status.
-  @discardableResult
-  func stop(_ signal: Int32 = SIGINT) -> Int32 {
-    kill(process.processIdentifier, signal)
-    let deadline = Date().addingTimeInterval(5)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    usleep(100_000)
-    pipe.fileHandleForReading.readabilityHandler = nil
-    return process.terminationStatus
-  }
-}
-
 /// Whether the file at `path` holds `needle`, read with plain read(2): Foundation's file
 /// reading leaks its buffer (`make sanitize` reports it) when the file grows under it, as a
 /// terminal log does while script(1) writes it.

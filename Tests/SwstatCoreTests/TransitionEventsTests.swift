@@ -1,0 +1,221 @@
+import Foundation
+import Glibc
+import SwstatCore
+import SwstatTestSupport
+import Testing
+
+/// Fixtures/lifecycles.py in a namespace: connections through four lifecycles from chosen
+/// client ports (so two namespaces can use the same 4-tuples).
+final class Lifecycles: @unchecked Sendable {
+  let process = Process()
+  private let input = Pipe()
+  private let output = Pipe()
+
+  init(
+    in ns: NetworkNamespace, serverPort: Int, clientBase: Int, count: Int, rate: Double,
+    holdPort: Int = 0, wait: Bool = false
+  ) throws {
+    let script = packageRoot.appendingPathComponent(
+      "Tests/SwstatCoreTests/Fixtures/lifecycles.py"
+    ).path
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments =
+      [
+        "ip", "netns", "exec", ns.name, "python3", script, "--server-port", "\(serverPort)",
+        "--client-base", "\(clientBase)", "--count", "\(count)", "--rate", "\(rate)",
+        "--hold-port", "\(holdPort)",
+      ] + (wait ? ["--wait"] : [])
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    try expectLine("ready")
+  }
+
+  /// Waits (30 s at most) for a line starting with `prefix`.
+  @discardableResult
+  func expectLine(_ prefix: String) throws -> String {
+    let fd = output.fileHandleForReading.fileDescriptor
+    var line = Data()
+    var byte: UInt8 = 0
+    let deadline = Date().addingTimeInterval(30)
+    while Date() < deadline {
+      var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      guard poll(&p, 1, 500) > 0 else { continue }
+      guard read(fd, &byte, 1) == 1 else { break }
+      if byte == 0x0a {
+        let text = String(decoding: line, as: UTF8.self)
+        if text.hasPrefix(prefix) { return text }
+        line.removeAll()
+      } else {
+        line.append(byte)
+      }
+    }
+    throw FixtureError.failed("lifecycles.py: no \(prefix) line")
+  }
+
+  func finish() {
+    try? input.fileHandleForWriting.close()
+    process.waitUntilExit()
+  }
+}
+
+/// One socket's state visits in a record, in order.
+struct Visits: Equatable {
+  var states: [UInt8] = []
+}
+
+/// `swstat --events` with the tracepoint, measured against the kernel's own record of the same
+/// tracepoint (tracefs trace_pipe, read by the test): every state visit of the watched
+/// namespace's sockets, in the kernel's order per socket, none of another namespace's — which
+/// uses the very same 4-tuples — and none twice (issue 13).
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct TransitionEventsTests {
+  static let names = [
+    "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
+    "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING",
+    "TCP_NEW_SYN_RECV",
+  ]
+
+  /// The kernel's record: trace_pipe lines, grouped per socket by 4-tuple (a client's
+  /// `CLOSE → SYN_SENT`, before its port is picked, goes to the next SYN_SENT socket to the same
+  /// server port), as visits: each new state, `FIN_WAIT2|CLOSING → CLOSE` as TIME_WAIT, no visit
+  /// for another `→ CLOSE`.
+  static func kernelVisits(_ lines: [Substring], keep: (Int, Int, UInt64) -> Bool)
+    -> [String: Visits]
+  {
+    var visits: [String: Visits] = [:]
+    var connecting: [Int: Int] = [:]  // server port → pending SYN_SENT visits
+    for line in lines {
+      guard let marker = line.range(of: ": inet_sock_set_state: ") else { continue }
+      let stamp = line[..<marker.lowerBound].split(separator: " ").last ?? ""
+      let parts = stamp.split(separator: ".")
+      guard parts.count == 2, let s = UInt64(parts[0]), let us = UInt64(parts[1]) else {
+        continue
+      }
+      let time = (s * 1_000_000 + us) * 1000
+      var f: [Substring: Substring] = [:]
+      for kv in line[marker.upperBound...].split(separator: " ") {
+        if let eq = kv.firstIndex(of: "=") { f[kv[..<eq]] = kv[kv.index(after: eq)...] }
+      }
+      guard f["protocol"] == "IPPROTO_TCP", let sport = f["sport"].flatMap({ Int($0) }),
+        let dport = f["dport"].flatMap({ Int($0) }),
+        let old = f["oldstate"].flatMap({ names.firstIndex(of: String($0)) }).map({ $0 + 1 }),
+        let new = f["newstate"].flatMap({ names.firstIndex(of: String($0)) }).map({ $0 + 1 })
+      else { continue }
+      let key = "\(f["saddr"] ?? "?"):\(sport)-\(f["daddr"] ?? "?"):\(dport)"
+      if old == 7 && new == 2 && sport == 0 {
+        if keep(sport, dport, time) { connecting[dport, default: 0] += 1 }
+        continue
+      }
+      guard keep(sport, dport, time) else { continue }
+      if old == 2, let n = connecting[dport], n > 0 {
+        connecting[dport] = n - 1
+        visits[key, default: Visits()].states.append(2)
+      }
+      if new == 7 {
+        if old == 5 || old == 11 { visits[key, default: Visits()].states.append(6) }
+        continue
+      }
+      if old == 10 && new == 10 { continue }
+      visits[key, default: Visits()].states.append(UInt8(new))
+    }
+    return visits
+  }
+
+  /// swstat's record: NEW and state-change events, per socket, as visits.
+  static func swstatVisits(_ output: String) throws -> (visits: [String: Visits], source: String?) {
+    var visits: [String: Visits] = [:]
+    var source: String? = nil
+    for line in output.split(separator: "\n") {
+      let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+      if o["event"] as? String == "source" { source = o["transitions"] as? String }
+      guard let event = o["event"] as? String, event == "new" || event == "state",
+        let code = o["state_code"] as? Int,
+        let local = o["local"] as? [String: Any], let remote = o["remote"] as? [String: Any]
+      else { continue }
+      let key =
+        "\(local["address"] ?? "?"):\(local["port"] ?? "?")-\(remote["address"] ?? "?"):\(remote["port"] ?? "?")"
+      visits[key, default: Visits()].states.append(UInt8(code))
+    }
+    return (visits, source)
+  }
+
+  @Test(.enabled(if: available(root: true, tools: ["ip", "python3"])))
+  func everyVisitInOrderAndNoOtherNamespace() throws {
+    try requireTools(root: true, ["ip", "python3"])
+    let a = try NetworkNamespace()
+    defer { a.delete() }
+    let b = try NetworkNamespace()
+    defer { b.delete() }
+    let tracefs = try Tracefs()
+    let trace = try TraceInstance(tracefs, filter: "protocol == 6", bufferKilobytes: 32768)
+    defer { trace.remove() }
+    // A holds one connection (client port 30000 → 7100) that B then churns on the same tuple.
+    let held = try Lifecycles(
+      in: a, serverPort: 7100, clientBase: 0, count: 0, rate: 0, holdPort: 30000, wait: true)
+    defer { held.finish() }
+    let events = try Background([
+      "ip", "netns", "exec", a.name, swstatPath, "--events", "-t", "--json", "--interval", "0.1",
+      "--transitions", "tracepoint",
+    ])
+    usleep(1_500_000)
+    // Phase 1: B alone, on tuples A uses later and on A's held tuple.
+    let t1 = monotonicNow()
+    for (port, base, count) in [(7100, 30000, 40), (7200, 31000, 100)] {
+      let run = try Lifecycles(in: b, serverPort: port, clientBase: base, count: count, rate: 0)
+      try run.expectLine("done")
+      run.finish()
+    }
+    usleep(300_000)
+    // Phase 2: A at about 25 connections a second, on the tuples B just used.
+    let t2 = monotonicNow()
+    let slow = try Lifecycles(in: a, serverPort: 7200, clientBase: 31000, count: 100, rate: 25)
+    try slow.expectLine("done")
+    slow.finish()
+    // Phase 3: A at 2,500 connections a second while B churns its own tuples alongside.
+    let t3 = monotonicNow()
+    let noise = try Lifecycles(in: b, serverPort: 7301, clientBase: 50000, count: 4000, rate: 2500)
+    let fast = try Lifecycles(in: a, serverPort: 7300, clientBase: 40000, count: 4000, rate: 2500)
+    let done = try fast.expectLine("done")
+    try noise.expectLine("done")
+    fast.finish()
+    noise.finish()
+    usleep(1_500_000)
+    events.stop()
+    let t4 = monotonicNow()
+    let lines = trace.lines()
+    #expect(trace.overruns() == 0)
+    let aPorts: Set<Int> = [7100, 7200, 7300]
+    let kernel = Self.kernelVisits(lines) { sport, dport, time in
+      // A's sockets: from phase 2 on, on A's server ports; phase 1 (before t2) is all B's, and
+      // B's noise alongside phase 3 is on 7301.
+      time >= t2 && time <= t4 && (aPorts.contains(sport) || aPorts.contains(dport))
+    }
+    let (ours, source) = try Self.swstatVisits(events.output)
+    #expect(source == "tracepoint")
+    var expected = 0
+    var matched = 0
+    var wrong: [String] = []
+    for (key, v) in kernel {
+      expected += v.states.count
+      let mine = ours[key]?.states ?? []
+      // The longest common prefix of the two sequences, state for state, in order.
+      var n = 0
+      while n < min(mine.count, v.states.count) && mine[n] == v.states[n] { n += 1 }
+      matched += n
+      if mine.count > v.states.count || n < mine.count {
+        wrong.append("\(key): kernel \(v.states) swstat \(mine)")
+      }
+    }
+    let foreign = ours.keys.filter { kernel[$0] == nil }
+    print(
+      "transitions: \(done); \(kernel.count) sockets, \(expected) visits in the kernel's record, \(matched) reported in order; \(wrong.count) sockets with extra or misordered visits, \(foreign.count) not A's"
+    )
+    #expect(expected > 4000 * 4)
+    #expect(Double(matched) >= 0.99 * Double(expected), "\(matched) of \(expected)")
+    #expect(wrong.isEmpty, "\(wrong.count): \(wrong.prefix(5))")
+    #expect(foreign.isEmpty, "\(foreign.count): \(foreign.prefix(5))")
+    #expect(ours["127.0.0.1:30000-127.0.0.1:7100"] == nil, "B's churn on A's held tuple shown")
+    #expect(t1 < t2 && t2 < t3)
+  }
+}
