@@ -9,6 +9,7 @@
 #include "nl_dump.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 #include <sys/socket.h>
 
@@ -82,6 +83,55 @@ static ssize_t dump_receive(struct mnl_socket *nl, void *buf, size_t len) {
         if (errno == EINTR) continue;
         return errno == ENOSPC ? -EMSGSIZE : -errno;
     }
+}
+
+// A sock_diag socket kept by each thread for exact requests (one per thread: a socket answers
+// for the network namespace it was opened in, and namespace threads each have their own),
+// closed when the thread ends.
+static pthread_key_t cached_key;
+static pthread_once_t cached_once = PTHREAD_ONCE_INIT;
+
+static void cached_close(void *nl) { mnl_socket_close(nl); }
+static void cached_init(void) { (void)pthread_key_create(&cached_key, cached_close); }
+
+int swstat_nl_request_kept(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg) {
+    (void)pthread_once(&cached_once, cached_init);
+    struct mnl_socket *nl = pthread_getspecific(cached_key);
+    if (nl == NULL) {
+        nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+        if (nl == NULL) return -errno;
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+            int e = -errno;
+            mnl_socket_close(nl);
+            return e;
+        }
+        (void)pthread_setspecific(cached_key, nl);
+    }
+    static _Thread_local uint32_t next_seq;
+    uint32_t seq = ++next_seq;
+    uint32_t portid = mnl_socket_get_portid(nl);
+    req->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req->nlmsg_flags = NLM_F_REQUEST;
+    req->nlmsg_seq = seq;
+    int rc;
+    for (;;) {
+        if (mnl_socket_sendto(nl, req, req->nlmsg_len) >= 0) break;
+        if (errno != EINTR) { rc = -errno; goto fail; }
+    }
+    _Alignas(8) char buf[SWSTAT_NL_BUFFER];
+    for (;;) {
+        ssize_t n = dump_receive(nl, buf, sizeof(buf));
+        if (n < 0) { rc = (int)n; goto fail; }
+        if (n == 0) { rc = -EBADMSG; goto fail; }
+        rc = fn(buf, (size_t)n, seq, portid, arg);
+        if (rc != 0) break;
+    }
+    if (rc >= 0) return rc;
+fail:
+    // Whatever is left unread would answer the next request: start over with a new socket.
+    (void)pthread_setspecific(cached_key, NULL);
+    mnl_socket_close(nl);
+    return rc;
 }
 
 int swstat_nl_dump(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg) {

@@ -45,6 +45,10 @@ typedef int (*swstat_nl_datagram_fn)(const void *buf, size_t len, uint32_t seq, 
 // then receives into a SWSTAT_NL_BUFFER buffer and hands each datagram to `fn` until it returns
 // non-zero. Returns what `fn` returned, or a negative errno: the socket's, -EMSGSIZE for a
 // datagram cut short, -EBADMSG when the socket reads end of file before `fn` stopped.
+/// An exact request (no NLM_F_DUMP) on a sock_diag socket the calling thread keeps open across
+/// calls, in its network namespace; the datagrams go to `fn` as for `swstat_nl_request`.
+int swstat_nl_request_kept(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg);
+
 int swstat_nl_dump(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void *arg);
 
 // Like swstat_nl_dump, with `flags` instead of NLM_F_DUMP beside NLM_F_REQUEST: 0 asks for one

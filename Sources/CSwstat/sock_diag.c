@@ -244,7 +244,7 @@ int swstat_diag_lookup(const swstat_sock *key, swstat_sock_fn fn, void *ctx) {
         r->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     }
     lookup_state l = {.key = key, .fn = fn, .ctx = ctx, .found = 0};
-    int rc = swstat_nl_request(nlh, 0, lookup_datagram, &l);
+    int rc = swstat_nl_request_kept(nlh, lookup_datagram, &l);
     if (rc < 0) return rc;
     return l.found ? 0 : -ENOENT;
 }

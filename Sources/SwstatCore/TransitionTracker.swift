@@ -86,6 +86,15 @@ public struct TransitionTracker {
   /// their local end.
   private var destroyed: [Tuple: (record: SocketRecord, at: UInt64)] = [:]
   private var destroyedLocal: [Tuple: (record: SocketRecord, at: UInt64)] = [:]
+  /// Sockets time matters to: undecided ones (their deadline) and FIN_WAIT2 timewait ones
+  /// (looked at each tick). A tick looks at these, not at every socket.
+  private var attention = Set<Int>()
+  /// Timewait sockets by when their timer runs out, in 100 ms slots.
+  private var expiring: [UInt64: [Int]] = [:]
+
+  private mutating func expire(_ id: Int, at time: UInt64) {
+    expiring[time / 100_000_000, default: []].append(id)
+  }
 
   private static func nowhere(_ family: AddressFamily) -> Endpoint {
     Endpoint(address: IPAddress(family: family, high: 0, low: 0), port: 0)
@@ -122,7 +131,8 @@ public struct TransitionTracker {
         t.expires = now + UInt64(r.timerExpiresMilliseconds) * 1_000_000
         t.finWait2Timewait = r.stateCode == SocketState.finWait2.rawValue
       }
-      insert(t)
+      let id = insert(t)
+      if t.finWait2Timewait { attention.insert(id) } else if t.expires != 0 { expire(id, at: t.expires) }
     }
   }
 
@@ -176,9 +186,11 @@ public struct TransitionTracker {
         emit(&s, SocketEvent(change: .state(from: old), record: tw, time: time))
       } else {
         s.finWait2Timewait = true
+        attention.insert(id)
       }
       s.record = tw
       s.expires = t.monotonicNanoseconds + UInt64(tw.timerExpiresMilliseconds) * 1_000_000
+      if !s.finWait2Timewait { expire(id, at: s.expires) }
       s.socketAddress = 0
       bySocketAddress[t.socketAddress] = nil
       sockets[id] = s
@@ -244,7 +256,11 @@ public struct TransitionTracker {
   public mutating func tick(monotonic now: UInt64, lookups: some SocketLookups) {
     destroyed = destroyed.filter { now < $0.value.at + 4 * decisionDelay }
     destroyedLocal = destroyedLocal.filter { now < $0.value.at + 4 * decisionDelay }
-    for (id, var s) in sockets {
+    for id in attention {
+      guard var s = sockets[id], s.ours == nil || s.finWait2Timewait else {
+        attention.remove(id)
+        continue
+      }
       if s.ours == nil && now >= s.deadline && s.deadline != 0 {
         decide(id, &s, lookups: lookups, final: true)
         if s.closed && s.ours != nil { forget(id) } else if sockets[id] != nil { sockets[id] = s }
@@ -252,14 +268,20 @@ public struct TransitionTracker {
       }
       if s.finWait2Timewait {
         checkTimewait(id, time: Int64(now) + realtimeOffset, lookups: lookups)
-        continue
       }
-      if s.expires != 0 && now >= s.expires && s.record.stateCode == SocketState.timeWait.rawValue {
+    }
+    let slot = now / 100_000_000
+    for due in expiring.keys where due <= slot {
+      for id in expiring.removeValue(forKey: due) ?? [] {
+        guard var s = sockets[id], s.expires != 0, now >= s.expires,
+          s.record.stateCode == SocketState.timeWait.rawValue
+        else { continue }
         let still = try? lookups.socket(
           family: s.record.family, local: s.record.local, remote: s.record.remote)
         if let still, still.stateCode == SocketState.timeWait.rawValue {
           s.expires = now + max(UInt64(still.timerExpiresMilliseconds), 100) * 1_000_000
           sockets[id] = s
+          expire(id, at: s.expires)
           continue
         }
         let time = Int64(now) + realtimeOffset
@@ -287,6 +309,8 @@ public struct TransitionTracker {
       s.expires =
         UInt64(max(0, time - realtimeOffset)) + UInt64(tw.timerExpiresMilliseconds) * 1_000_000
       sockets[id] = s
+      attention.remove(id)
+      expire(id, at: s.expires)
       return
     }
     s.finWait2Timewait = false
@@ -328,7 +352,9 @@ public struct TransitionTracker {
         t.expires =
           r.stateCode == SocketState.timeWait.rawValue
           ? now + UInt64(r.timerExpiresMilliseconds) * 1_000_000 : 0
-        seen.insert(insert(t))
+        let id = insert(t)
+        seen.insert(id)
+        if t.expires != 0 { expire(id, at: t.expires) }
       }
     }
     for (id, s) in sockets where s.ours == true && !seen.contains(id) {
@@ -371,6 +397,7 @@ public struct TransitionTracker {
     tracked.fresh = startsNew
     let id = insert(tracked)
     bySocketAddress[t.socketAddress] = id
+    attention.insert(id)
     return id
   }
 
@@ -479,6 +506,7 @@ public struct TransitionTracker {
   }
 
   private mutating func forget(_ id: Int) {
+    attention.remove(id)
     guard let s = sockets.removeValue(forKey: id) else { return }
     let key = Tuple(family: s.record.family, local: s.record.local, remote: s.record.remote)
     byTuple[key]?.removeAll { $0 == id }
