@@ -86,7 +86,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -ISources/CSwstat/include -Wall -Wextra -Werr
 FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCounts.swift \
                      SocketQuery.swift SocketFilter.swift SocketFilter+Parsing.swift \
                      SocketState.swift SocketRecord.swift UnixSocketRecord.swift \
-                     UnixProcText.swift FilterExpression.swift \
+                     UnixProcText.swift VisibleText.swift FilterExpression.swift \
                      FilterExpression+Parsing.swift FilterExpression+Text.swift \
                      FilterExpression+Bytecode.swift FilterEnvironment.swift) \
                      Tests/Fuzz/FuzzParsers.swift

@@ -640,18 +640,10 @@ func quoted(_ text: some StringProtocol) -> String {
   "\"" + visible(text) + "\""
 }
 
-/// `text` with its control characters (C0, DEL, C1) written as `\xHH`.
+/// `text` with whatever could steer a terminal or split a line written as `\xHH`
+/// (`VisibleText`'s rule, the renderers' own).
 func visible(_ text: some StringProtocol) -> String {
-  var out = ""
-  for scalar in text.unicodeScalars {
-    if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) {
-      let hex = String(scalar.value, radix: 16)
-      out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
-    } else {
-      out.unicodeScalars.append(scalar)
-    }
-  }
-  return out
+  VisibleText.escaped(text, backslash: false)
 }
 
 extension String {

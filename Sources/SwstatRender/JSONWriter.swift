@@ -1,3 +1,5 @@
+import SwstatCore
+
 /// JSON text pieces written through a `RowCursor`: strings escaped per RFC 8259, integers in
 /// decimal. Just enough JSON for swstat's NDJSON, with no Foundation on the per-socket path.
 extension RowCursor {
@@ -29,7 +31,7 @@ extension RowCursor {
         case 0x09: put("\\t")
         case 0x20..<0x7f: put(UInt8(scalar.value))
         default:
-          if scalar.value < 0x20 || Visible.printableWidth(scalar) == nil && scalar.value != 0xfffd {
+          if scalar.value < 0x20 || VisibleText.printableWidth(scalar) == nil && scalar.value != 0xfffd {
             put("\\u")
             let v = scalar.value
             if v > 0xffff {

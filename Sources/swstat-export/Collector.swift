@@ -152,15 +152,17 @@ struct Collector: Sendable {
   /// The `program` label of a process: argv[0] as netstat trims it, or `[comm]` from
   /// /proc/PID/comm (as ps shows a process without a command line) when argv[0] is empty or
   /// exactly `-`, so that no process takes `-`, the value for sockets no visible process holds.
-  /// Bytes that are not UTF-8 become U+FFFD: Prometheus rejects a label that is not UTF-8.
+  /// Control characters and bytes that are not UTF-8 are written `\xHH` (`VisibleText`, the
+  /// renderers' rule): Prometheus rejects a label that is not UTF-8, and a scrape read on a
+  /// terminal must not steer it. A backslash is left to the exposition's own escaping.
   func programLabel(argv0: [UInt8]?, pid: Int32) -> String {
     if let argv0, !argv0.isEmpty, argv0 != [UInt8(ascii: "-")] {
-      return String(decoding: argv0, as: UTF8.self)
+      return VisibleText.escaped(argv0, backslash: false)
     }
     // The kernel ends comm with a newline; an unreadable one (the process is gone) is empty.
     var comm = (try? RegularFile.read("\(procRoot)/\(pid)/comm")) ?? []
     if comm.last == UInt8(ascii: "\n") { comm.removeLast() }
-    return "[" + String(decoding: comm, as: UTF8.self) + "]"
+    return "[" + VisibleText.escaped(comm, backslash: false) + "]"
   }
 
   /// Keeps the `keep` ports with the most sockets (ties: the lower port) and sums the rest into

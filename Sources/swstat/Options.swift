@@ -88,7 +88,7 @@ struct Options: ParsableArguments {
   @Option(
     name: .customLong("state"), parsing: .unconditional,
     help: ArgumentHelp(
-      "Only these states: netstat names, or the groups connected, synchronized, bucket, big, all.",
+      "Only these states: netstat or ss names (new_syn_recv = syn_recv), or the groups connected, synchronized, bucket, big, all.",
       valueName: "list"))
   var state: String?
   @Option(
@@ -113,12 +113,13 @@ struct Options: ParsableArguments {
   var dst: String?
   @Option(
     name: .customLong("pid"), parsing: .unconditional,
-    help: ArgumentHelp("Only sockets this process holds (implies -p).", valueName: "pid"))
+    help: ArgumentHelp("Only sockets this process holds (1-4194304; implies -p).", valueName: "pid"))
   var pid: String?
   @Option(
     name: .customLong("program"), parsing: .unconditional,
     help: ArgumentHelp(
-      "Only sockets held by a program of this name (implies -p).", valueName: "name"))
+      "Only sockets held by a program of this name, argv[0] as -p shows it, compared whole (implies -p).",
+      valueName: "name"))
   var program: String?
   @Flag(
     name: [.customShort("s"), .customLong("statistics")],
@@ -152,7 +153,7 @@ struct Options: ParsableArguments {
   var procRoot = "/proc"
   @Flag(
     name: [.customShort("v"), .customLong("verbose")],
-    help: "Say on stderr when swstat falls back to /proc/net.")
+    help: "Say on stderr when swstat falls back to /proc/net, and where live modes take changes from.")
   var verbose = false
   @Argument(
     parsing: .remaining,

@@ -143,9 +143,9 @@ enum PlanBuilder {
         throw UsageError(
           "\(flag): \(given.first ?? "") counts TCP and UDP sockets; -x and -w only list")
       }
-      if namedFilter && !(f.tcp || f.udp) {
+      if namedFilter {
         throw UsageError(
-          "\(flag): --state, --sport, --dport, --port, --src and --dst select TCP and UDP sockets")
+          "\(flag): --state, --sport, --dport, --port, --src, --dst and filter words select TCP and UDP sockets; list \(f.unix ? "UNIX" : "raw") sockets apart")
       }
     }
     if plan.mode == .statistics && (namedFilter || plan.ownerFilter != nil) {

@@ -61,10 +61,11 @@ func fail(_ message: String) -> Never {
 struct Swstat: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swstat",
-    abstract: "Print TCP and UDP sockets as netstat does, from the kernel's sock_diag interface.",
+    abstract: "Print sockets as netstat does, from the kernel's sock_diag interface, and watch them.",
     discussion: """
-      Without -t or -u, TCP and UDP are listed; without -a or -l, only connections (sockets \
-      that are not servers). Output matches net-tools netstat 2.10 row for row.
+      Without -t, -u, -w or -x, every table netstat prints (TCP, UDP, UDP-Lite, raw, UNIX); \
+      with --json, a filter or another mode, TCP and UDP. Without -a or -l, only connections \
+      (sockets that are not servers). Output matches net-tools netstat 2.10 row for row.
 
       swstat export [--listen ADDR:PORT | --textfile PATH] serves the socket counts to \
       Prometheus; see 'swstat export --help'.
