@@ -114,6 +114,11 @@ public struct TransitionTracker {
   /// Sockets tracked now (decided or not).
   public var count: Int { sockets.count }
 
+  /// Every socket of the watched namespace known now, as last known.
+  public func forEachOurs(_ body: (SocketRecord) -> Void) {
+    for s in sockets.values where s.ours == true { body(s.record) }
+  }
+
   /// The socket of the watched namespace at this kernel address, as last known (for a reset
   /// or a retransmission on it); nil when it is not one of ours, or not decided yet.
   public func socket(at address: UInt64) -> SocketRecord? {

@@ -28,10 +28,10 @@ struct EventsMode {
 
   /// The tracepoint, as `--transitions` asks: nil for polling (asked, or `auto` where the
   /// tracepoint cannot be read — said with -v).
-  func transitionSource() throws -> TransitionSource? {
+  func transitionSource(resets: Bool = false) throws -> TransitionSource? {
     if plan.transitions == .poll { return nil }
     var options = TransitionSource.Options()
-    options.resets = plan.resets
+    options.resets = plan.resets || resets
     options.retransmits = plan.retransmits
     let filter = plan.query.filter
     options.localPorts = filter.sourcePorts

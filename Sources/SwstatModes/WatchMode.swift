@@ -54,6 +54,12 @@ struct WatchMode {
   }
 
   func run() throws -> Int32 {
+    if plan.query.transports.contains(.tcp),
+      let source = try EventsMode(plan: plan, env: env, netRoot: netRoot).transitionSource(
+        resets: true)
+    {
+      return try TransitionWatch(plan: plan, env: env, netRoot: netRoot, source: source).run()
+    }
     let ticker = env.ticker(plan.interval)
     let terminal = plan.json ? nil : env.terminal()
     defer { terminal?.restore() }

@@ -21,6 +21,11 @@ public struct WatchFrame: Sendable {
   public var topPrograms: [([UInt8], Int)]?
   /// What the tables cover (`tcp+udp`).
   public var scopeText: String
+  /// With the tracepoint: TCP state changes per second since the last tick, by edge; nil when
+  /// changes are polled (a dump cannot tell the edges a socket took between two looks).
+  public var edges: [StateEdge: Double]? = nil
+  /// With the tracepoint: resets sent and received per second.
+  public var resetsSent: Double = 0, resetsReceived: Double = 0
 
   /// A frame from its parts.
   public init(
@@ -43,6 +48,30 @@ public struct WatchFrame: Sendable {
 
   /// Every socket this tick.
   public var total: Int { counts.reduce(0, +) }
+}
+
+/// One edge of the TCP state machine: a change from one state to another (`to` CLOSE: the
+/// socket is gone).
+public struct StateEdge: Hashable, Sendable, Comparable {
+  /// The state left.
+  public var from: UInt8
+  /// The state entered.
+  public var to: UInt8
+  /// An edge from its parts.
+  public init(_ from: SocketState, _ to: SocketState) {
+    self.from = from.rawValue
+    self.to = to.rawValue
+  }
+  /// An edge from kernel numbers.
+  public init(from: UInt8, to: UInt8) {
+    self.from = from
+    self.to = to
+  }
+  /// `SYN_SENT>ESTABLISHED`.
+  public var name: String {
+    Vocabulary.stateWord(from, .tcp) + ">" + Vocabulary.stateWord(to, .tcp)
+  }
+  public static func < (a: Self, b: Self) -> Bool { (a.from, a.to) < (b.from, b.to) }
 }
 
 /// A terminal the dashboard draws on.
@@ -117,15 +146,30 @@ public enum Dashboard {
   public static func line(_ f: WatchFrame) -> String {
     var s = f.time
     for st in lineOrder { s += " \(word(st))=\(f.counts[Int(st.rawValue)])" }
-    return s + " total=\(f.total) new=\(f.new) gone=\(f.gone)"
+    s += " total=\(f.total) new=\(f.new) gone=\(f.gone)"
+    if let edges = f.edges {
+      for e in edges.keys.sorted() where edges[e, default: 0] > 0 {
+        s += " \(e.name)=\(rate(edges[e, default: 0], signed: false))/s"
+      }
+      s += " RST_SENT=\(rate(f.resetsSent, signed: false))/s"
+      s += " RST_RECEIVED=\(rate(f.resetsReceived, signed: false))/s"
+    }
+    return s
   }
 
   /// `{"time":"…","states":{"LISTEN":12,…},"total":433,"new":3,"gone":1}`.
   public static func json(_ f: WatchFrame) -> String {
     let states = lineOrder.map { "\"\(word($0))\":\(f.counts[Int($0.rawValue)])" }
-    return
+    var text =
       "{\"time\":\"\(f.time)\",\"states\":{\(states.joined(separator: ","))},\"total\":\(f.total),"
-      + "\"new\":\(f.new),\"gone\":\(f.gone)}"
+      + "\"new\":\(f.new),\"gone\":\(f.gone)"
+    if let edges = f.edges {
+      let rates = edges.keys.sorted().map { "\"\($0.name)\":\(rate(edges[$0, default: 0], signed: false))" }
+      text += ",\"edges_per_second\":{\(rates.joined(separator: ","))}"
+      text += ",\"resets_per_second\":{\"sent\":\(rate(f.resetsSent, signed: false)),"
+      text += "\"received\":\(rate(f.resetsReceived, signed: false))}"
+    }
+    return text + "}"
   }
 
   private static let bars: [String] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
@@ -146,6 +190,10 @@ public enum Dashboard {
     lines.append(
       "swstat --watch  \(f.time)  every \(formatSeconds(f.interval))  \(f.scopeText)   q quits")
     lines.append("")
+    if f.edges != nil {
+      lines += diagram(f)
+      lines.append("")
+    }
     let trendWidth = max(0, min(f.history.count, columns - 46))
     lines.append("STATE               COUNT   CHANGE       /s  TREND")
     for st in SocketState.counted {
@@ -186,13 +234,42 @@ public enum Dashboard {
     return lines.prefix(max(1, rows)).map { Visible.prefix($0, columns: columns) }
   }
 
+  /// The TCP state machine as it is happening: each state with its count, each edge with its
+  /// rate (changes per second over the last tick): the opening on top, the active close on the
+  /// left, the passive close on the right. 76 columns, 9 rows.
+  static func diagram(_ f: WatchFrame) -> [String] {
+    func count(_ s: SocketState) -> String { left(String(f.counts[Int(s.rawValue)]), 6) }
+    func per(_ a: SocketState, _ b: SocketState) -> String {
+      rate(f.edges?[StateEdge(a, b)] ?? 0, signed: false)
+    }
+    func edge(_ a: SocketState, _ b: SocketState?, _ to: String) -> String {
+      pad(word(a), 11) + count(a) + " ▶ " + pad(to, 10) + left(per(a, b ?? .close), 6)
+    }
+    func cell(_ text: String) -> String { "  " + pad(text, 36) }
+    let c = SocketState.close
+    return [
+      "TCP STATE MACHINE  (sockets in each state, changes per second on each edge)",
+      "  SYN_SENT\(count(.synSent)) ─\(left(per(.synSent, .established), 6)) ▶ ESTABLISHED\(count(.established)) ◀ \(left(per(.synReceived, .established), 6))─ SYN_RECV\(count(.synReceived))",
+      "  connect \(left(per(c, .synSent), 6))  failed \(left(per(.synSent, c), 6))  reset \(left(per(.established, c), 6))  accepted \(left(per(.listen, .synReceived), 6))",
+      cell("ACTIVE CLOSE") + cell("PASSIVE CLOSE"),
+      cell("ESTABLISHED ▶ FIN_WAIT1" + left(per(.established, .finWait1), 12))
+        + cell("ESTABLISHED ▶ CLOSE_WAIT" + left(per(.established, .closeWait), 11)),
+      cell(edge(.finWait1, .finWait2, "FIN_WAIT2")) + cell(edge(.closeWait, .lastAck, "LAST_ACK")),
+      cell(edge(.finWait2, .timeWait, "TIME_WAIT")) + cell(edge(.lastAck, nil, "closed")),
+      cell(edge(.closing, .timeWait, "TIME_WAIT")) + cell(edge(.timeWait, nil, "closed")),
+      cell("FIN_WAIT1 ▶ CLOSING" + left(per(.finWait1, .closing), 16))
+        + cell(pad(word(.listen), 11) + count(.listen)),
+      "  resets \(rate(f.resetsSent, signed: false))/s sent, \(rate(f.resetsReceived, signed: false))/s received   new \(f.new)  gone \(f.gone)  total \(f.total)",
+    ]
+  }
+
   private static func formatSeconds(_ s: Double) -> String {
     s == s.rounded() ? "\(Int(s))s" : "\(Int((s * 1000).rounded()))ms"
   }
 
-  private static func rate(_ r: Double) -> String {
+  private static func rate(_ r: Double, signed: Bool = true) -> String {
     let tenths = Int((r * 10).rounded())
-    let sign = tenths > 0 ? "+" : tenths < 0 ? "-" : ""
+    let sign = !signed ? (tenths < 0 ? "-" : "") : tenths > 0 ? "+" : tenths < 0 ? "-" : ""
     return sign + "\(abs(tenths) / 10).\(abs(tenths) % 10)"
   }
 
