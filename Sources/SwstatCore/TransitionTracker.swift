@@ -339,10 +339,14 @@ public struct TransitionTracker {
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
       let key = Tuple(family: r.family, local: r.local, remote: r.remote)
-      if let id = byTuple[key]?.first(where: { sockets[$0]?.ours == true }),
+      if let id = byTuple[key]?.first(where: { sockets[$0]?.ours != false }),
         var s = sockets[id]
       {
         seen.insert(id)
+        if s.ours == nil {
+          // In the dump, so in this namespace: its waiting changes are ours.
+          settle(id, &s, ours: true)
+        }
         if s.record.stateCode != r.stateCode {
           out.append(
             Change(

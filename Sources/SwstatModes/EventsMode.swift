@@ -38,7 +38,11 @@ struct EventsMode {
     options.remotePorts = filter.destinationPorts
     options.eitherPort = filter.eitherPort
     do {
-      let source = try TransitionSource(options)
+      // 2 MiB a CPU rides out a burst of changes while swstat waits for the CPU; where locked
+      // memory is limited (CAP_PERFMON without root) the default 256 KiB.
+      var big = options
+      big.ringPages = 512
+      let source = try (try? TransitionSource(big)) ?? TransitionSource(options)
       if plan.verbose {
         env.errors("swstat: state changes from the tracepoint \(TransitionSource.stateTracepoint)\n")
       }

@@ -218,4 +218,88 @@ struct TransitionEventsTests {
     #expect(ours["127.0.0.1:30000-127.0.0.1:7100"] == nil, "B's churn on A's held tuple shown")
     #expect(t1 < t2 && t2 < t3)
   }
+
+  /// Without privileges: `auto` falls back to polling and says so (-v, and the first NDJSON
+  /// object); forcing the tracepoint is one line and exit 1.
+  @Test(.enabled(if: available(root: true, tools: ["setpriv"])))
+  func unprivilegedFallsBackOrFails() throws {
+    try requireTools(root: true, ["setpriv"])
+    let nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", swstatPath]
+    let forced = try runCommand(nobody + ["--events", "-t", "--transitions", "tracepoint"])
+    #expect(forced.status == 1 && forced.stdout.isEmpty)
+    #expect(
+      forced.stderr
+        == "swstat: tracepoint sock:inet_sock_set_state: Permission denied (root or CAP_PERFMON)\n")
+    let auto = try runCommand(
+      ["timeout", "-s", "INT", "1"] + nobody + ["--events", "-t", "-v", "--json"])
+    #expect(auto.stdout.hasPrefix("{\"event\":\"source\",\"transitions\":\"poll\"}\n"))
+    #expect(auto.stderr.contains("polling instead"), "\(auto.stderr)")
+  }
+
+  /// Stopped (SIGSTOP) through a burst that overflows the rings: on SIGCONT a LOST line, the
+  /// table dumped again, and no socket's change reported twice.
+  @Test(.enabled(if: available(root: true, tools: ["ip", "python3"])))
+  func lostRecordsAreSaidAndRedumped() throws {
+    try requireTools(root: true, ["ip", "python3"])
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let events = try Background([
+      "ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--json", "--interval", "0.1",
+      "--transitions", "tracepoint",
+    ])
+    usleep(1_500_000)
+    let pids = try runCommand(["pgrep", "-f", "\(swstatPath) --events -t --json"]).stdout
+      .split(separator: "\n").compactMap { Int32($0) }
+    try #require(!pids.isEmpty)
+    for pid in pids { kill(pid, SIGSTOP) }
+    let burst = try Lifecycles(in: ns, serverPort: 7400, clientBase: 20000, count: 20000, rate: 0)
+    try burst.expectLine("done")
+    burst.finish()
+    for pid in pids { kill(pid, SIGCONT) }
+    usleep(2_500_000)
+    events.stop()
+    var lost = 0
+    var seen = Set<String>()
+    var twice: [String] = []
+    for line in events.output.split(separator: "\n") {
+      let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+      if o["event"] as? String == "overflow" { lost += 1 }
+      guard let event = o["event"] as? String, event != "source", event != "overflow",
+        let local = o["local"] as? [String: Any], let remote = o["remote"] as? [String: Any]
+      else { continue }
+      let key =
+        "\(event) \(o["from"] ?? "") \(o["state"] ?? "") \(local["port"] ?? "") \(remote["port"] ?? "")"
+      if !seen.insert(key).inserted { twice.append(key) }
+    }
+    #expect(lost >= 1, "no LOST line")
+    #expect(twice.isEmpty, "\(twice.count) reported twice: \(twice.prefix(5))")
+    // After the re-dump the TIME_WAIT sockets the burst left are known: NEW or → TIME_WAIT.
+    #expect(seen.contains { $0.contains("TIME_WAIT") })
+  }
+
+  /// The dashboard's state machine in a real terminal (tmux), with live edge rates.
+  @Test(.enabled(if: available(root: true, tools: ["ip", "python3", "tmux"])))
+  func dashboardDrawsTheStateMachine() throws {
+    try requireTools(root: true, ["ip", "python3", "tmux"])
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let tmux = try TmuxSession(
+      "ip netns exec \(ns.name) '\(swstatPath)' --watch --interval 1", columns: 80, rows: 24)
+    defer { tmux.kill() }
+    #expect(try tmux.wait { try tmux.screen().contains("TCP STATE MACHINE") })
+    let load = try Lifecycles(in: ns, serverPort: 7500, clientBase: 20000, count: 400, rate: 100)
+    usleep(2_500_000)
+    let screen = try tmux.screen()
+    try load.expectLine("done")
+    load.finish()
+    let lines = screen.split(separator: "\n")
+    #expect(lines.allSatisfy { $0.count <= 80 })
+    #expect(screen.contains("· tracepoint"), "\(screen)")
+    // The opening edges run at about 100 a second, on both ends.
+    let opening = lines.first { $0.hasPrefix("  SYN_SENT") } ?? ""
+    let rates = opening.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .init(charactersIn: "─◀▶"))) }
+    #expect(rates.contains { $0 >= 50 && $0 <= 150 }, "\(opening)")
+    let active = lines.first { $0.contains("FIN_WAIT2       0 ▶ TIME_WAIT") || $0.contains("FIN_WAIT2") && $0.contains("▶ TIME_WAIT") } ?? ""
+    #expect(!active.contains("  0.0  "), "\(active)")
+  }
 }
