@@ -16,7 +16,8 @@ struct EventsMode {
   let netRoot: String
 
   func run() throws -> Int32 {
-    let log = EventLog(output: env.output, json: plan.json, owners: plan.programs)
+    let log = EventLog(
+      output: env.output, json: plan.json, owners: plan.programs, netns: plan.namespaceLabel)
     if plan.query.transports.contains(.tcp), let source = try transitionSource() {
       try log.write(.source(transitions: "tracepoint"))
       return try TransitionEvents(plan: plan, env: env, netRoot: netRoot, source: source, log: log)

@@ -30,7 +30,8 @@ struct NamespaceMode {
       let context = "--netns " + Visible.text(given)
       try NetworkNamespaces.check(path, context: context)
       var status: Int32 = 0
-      let plan = inside
+      var plan = inside
+      plan.namespaceLabel = Array(given.utf8)
       let env = env
       try NetworkNamespaces.run(in: path, context: context) {
         status = try Modes.run(plan, in: env, netRoot: Self.threadRoot)

@@ -77,6 +77,8 @@ public struct Plan: Sendable {
   public var verbose = false
   /// `--netns` (a path that opens it, and the name given) or `--all-netns`.
   public var namespace: NamespaceChoice? = nil
+  /// The namespace the run is inside (`--netns NAME`): the events are labelled with it.
+  public var namespaceLabel: [UInt8]? = nil
   /// `--transitions`: where --events and --watch take TCP state changes from.
   public var transitions: TransitionChoice = .auto
   /// `--resets`, `--retransmits`: those tracepoints' events too (--events, tracepoint only).

@@ -44,11 +44,19 @@ public final class EventLog: OutputSink {
   private let json: SocketJSON?
   private let withOwners: Bool
 
-  /// A log writing to `out`; `owners`: an owner label on each line (-p).
-  public init(output: OutputBuffer, json: Bool, owners: Bool) {
+  private let label: String?
+  private let netns: [UInt8]?
+
+  /// A log writing to `out`; `owners`: an owner label on each line (-p); `netns`: the network
+  /// namespace the events are of (`--netns`), on each line.
+  public init(output: OutputBuffer, json: Bool, owners: Bool, netns: [UInt8]? = nil) {
     out = output
-    self.json = json ? SocketJSON(output: output) : nil
     withOwners = owners
+    self.netns = netns
+    label = netns.map { "[" + Visible.text($0) + "] " }
+    let writer = json ? SocketJSON(output: output) : nil
+    self.json = writer
+    if let writer, let netns { try? writer.begin(Section(.inet, netns: netns)) }
   }
 
   public func begin(_ section: Section) throws(OutputError) {}
@@ -108,7 +116,7 @@ public final class EventLog: OutputSink {
       if let note { leading += "\"note\":\"\(note)\"," }
       return try json.write(r, leading: leading)
     }
-    var line = time + " " + pad(word, Columns.eventKind.width) + " "
+    var line = time + " " + (label ?? "") + pad(word, Columns.eventKind.width) + " "
     line += pad((r.transport == .tcp ? "tcp" : "udp") + (r.family == .inet6 ? "6" : ""), 5)
     line += pad(Vocabulary.netstatEndpoint(r.local), Columns.localAddress.width) + " "
     line += pad(Vocabulary.netstatEndpoint(r.remote), Columns.foreignAddress.width) + " "
