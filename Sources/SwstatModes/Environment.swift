@@ -73,21 +73,8 @@ public struct Environment {
   }
 }
 
-/// Writes `text` to standard error unbuffered, retrying short writes and EINTR.
-public func writeStandardError(_ text: String) {
-  var text = text
-  text.withUTF8 { buf in
-    guard let base = buf.baseAddress else { return }
-    var done = 0
-    while done < buf.count {
-      let n = write(STDERR_FILENO, base + done, buf.count - done)
-      if n <= 0 {
-        if n < 0 && errno == EINTR { continue } else { return }
-      }
-      done += n
-    }
-  }
-}
+/// Writes `text` to standard error unbuffered (`StandardError.write`).
+public func writeStandardError(_ text: String) { StandardError.write(text) }
 
 /// What ended a live mode's wait.
 public enum Wake: Equatable, Sendable {

@@ -184,7 +184,8 @@ struct TransitionWatch {
     try output.write(frame())
     let fds = [source.fileDescriptor] + (monitor.map { [$0.fd] } ?? [])
     while true {
-      switch ticker.wait(keys: terminal != nil, extra: fds) {
+      let wake = ticker.wait(keys: terminal != nil, extra: fds)
+      switch wake {
       case .tick:
         try drain()
         tracker.tick(monotonic: TransitionEvents.monotonicNow(), lookups: lookups)
@@ -201,18 +202,8 @@ struct TransitionWatch {
           }
           apply(tracker.take())
         }
-      case .resize:
-        try output.redraw()
-      case .key(let k):
-        if k == UInt8(ascii: "q") || k == UInt8(ascii: "Q") { return 0 }
-      case .stop:
-        return 0
-      case .suspend:
-        terminal?.restore()
-        ticker.suspend()
-      case .resume:
-        terminal?.enter()
-        try output.redraw()
+      default:
+        if try WatchMode.handle(wake, ticker, terminal, output) { return 0 }
       }
     }
   }

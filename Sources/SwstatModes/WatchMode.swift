@@ -98,25 +98,34 @@ struct WatchMode {
 
     try tick()
     while true {
-      switch ticker.wait(keys: terminal != nil, extra: []) {
-      case .tick:
-        try tick()
-      case .resize:
-        try output.redraw()
-      case .key(let k):
-        if k == UInt8(ascii: "q") || k == UInt8(ascii: "Q") { return 0 }
-      case .stop:
-        return 0
-      case .suspend:
-        terminal?.restore()
-        ticker.suspend()
-      case .resume:
-        terminal?.enter()
-        try output.redraw()
-      case .readable:
-        continue
-      }
+      let wake = ticker.wait(keys: terminal != nil, extra: [])
+      if wake == .tick { try tick() }
+      if try Self.handle(wake, ticker, terminal, output) { return 0 }
     }
+  }
+
+  /// What every dashboard does with a wake other than its work: redraw on a resize, put the
+  /// terminal back around a Ctrl-Z stop, end on q or a signal. Returns whether to end.
+  static func handle(
+    _ wake: Wake, _ ticker: any Ticker, _ terminal: (any TerminalControl)?, _ output: WatchOutput
+  ) throws -> Bool {
+    switch wake {
+    case .resize:
+      try output.redraw()
+    case .key(let k):
+      return k == UInt8(ascii: "q") || k == UInt8(ascii: "Q")
+    case .stop:
+      return true
+    case .suspend:
+      terminal?.restore()
+      ticker.suspend()
+    case .resume:
+      terminal?.enter()
+      try output.redraw()
+    case .tick, .readable:
+      break
+    }
+    return false
   }
 
   /// The eight busiest ports in one pass over the 65536 counters, without sorting them.

@@ -254,23 +254,28 @@ public final class NetstatTable: OutputSink {
       c.decimal(inode)
       c.pad(from: inodeStart, to: Columns.inode.width)
     }
-    if options.programs {
-      c.put(0x20)
-      let used: Int
-      if let label = owners?.label(of: inode) {
-        used = label.withUnsafeBytes {
-          Visible.write(
-            UnsafeRawBufferPointer(rebasing: $0.prefix(256)), style: options.names,
-            columns: Vocabulary.ownerLabelColumns, into: &c)
-        }
-      } else {
-        c.put(0x2d)
-        used = 1
+    if options.programs { Self.writeProgramCell(owners?.label(of: inode), options.names, &c) }
+  }
+
+  /// netstat's ` %-20s` PID/Program name cell: the owner's label cut to 19 columns (netstat's
+  /// bytes, or visibly), `-` when no visible process holds the socket.
+  @inline(__always)
+  static func writeProgramCell(_ label: [UInt8]?, _ names: NameStyle, _ c: inout RowCursor) {
+    c.put(0x20)
+    let used: Int
+    if let label {
+      used = label.withUnsafeBytes {
+        Visible.write(
+          UnsafeRawBufferPointer(rebasing: $0.prefix(256)), style: names,
+          columns: Vocabulary.ownerLabelColumns, into: &c)
       }
-      if used < Columns.program.width {
-        c.p.update(repeating: 0x20, count: Columns.program.width - used)
-        c.p += Columns.program.width - used
-      }
+    } else {
+      c.put(0x2d)
+      used = 1
+    }
+    if used < Columns.program.width {
+      c.p.update(repeating: 0x20, count: Columns.program.width - used)
+      c.p += Columns.program.width - used
     }
   }
 

@@ -65,22 +65,7 @@ public final class UnixTable: OutputSink {
     c.decimal(r.inode)
     c.pad(from: inodeStart, to: Columns.unixInode.width)
     if options.programs {
-      c.put(0x20)
-      let used: Int
-      if let label = owners?.label(of: r.inode) {
-        used = label.withUnsafeBytes {
-          Visible.write(
-            UnsafeRawBufferPointer(rebasing: $0.prefix(256)), style: options.names,
-            columns: Vocabulary.ownerLabelColumns, into: &c)
-        }
-      } else {
-        c.put(0x2d)
-        used = 1
-      }
-      if used < Columns.program.width {
-        c.p.update(repeating: 0x20, count: Columns.program.width - used)
-        c.p += Columns.program.width - used
-      }
+      NetstatTable.writeProgramCell(owners?.label(of: r.inode), options.names, &c)
     }
     c.put(0x20)
     r.path.withUnsafeBytes {

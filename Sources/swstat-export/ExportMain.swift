@@ -1,4 +1,5 @@
 import Glibc
+import SwstatRender
 import SystemPackage
 
 /// `swstat-export`, which `swstat export` execs: the flags, then the textfile loop or the server.
@@ -74,17 +75,4 @@ func fail(_ message: String) -> Never {
 }
 
 /// Writes `text` to standard error unbuffered.
-func writeStderr(_ text: String) {
-  var text = text
-  text.withUTF8 { buf in
-    guard let base = buf.baseAddress else { return }
-    var done = 0
-    while done < buf.count {
-      let n = write(STDERR_FILENO, base + done, buf.count - done)
-      if n <= 0 {
-        if n < 0 && errno == EINTR { continue } else { return }
-      }
-      done += n
-    }
-  }
-}
+func writeStderr(_ text: String) { StandardError.write(text) }
