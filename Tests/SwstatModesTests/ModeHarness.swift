@@ -125,5 +125,7 @@ func plan(_ mode: Plan.Mode, json: Bool = false, programs: Bool = false) -> Plan
   p.look.numericUsers = true
   p.look.programs = programs
   p.look.names = .visible
+  // The recorded sockets are the source: never the live kernel's tracepoint.
+  p.transitions = .poll
   return p
 }

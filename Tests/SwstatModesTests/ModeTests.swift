@@ -125,9 +125,12 @@ import Testing
     p.json = true
     let json = try runMode(
       p, snapshots: snapshots, owners: Self.owners, wakes: [.tick, .tick, .tick, .stop])
-    let objects = try json.out.split(separator: "\n").map {
+    var objects = try json.out.split(separator: "\n").map {
       try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
     }
+    // First, where the state changes come from.
+    #expect(objects.first??["transitions"] as? String == "poll")
+    objects.removeFirst()
     #expect(objects.map { $0?["event"] as? String } == ["new", "state", "gone"])
     #expect(objects[1]?["from"] as? String == "ESTABLISHED")
     #expect(objects[1]?["state"] as? String == "CLOSE_WAIT")

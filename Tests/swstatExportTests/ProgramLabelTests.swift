@@ -4,7 +4,9 @@ import Testing
 
 /// `swstat_program_sockets{program=...}` for real processes with odd names (issue 11, item 8):
 /// `-` stays the value for "no visible process", a process whose argv[0] is empty or `-` is
-/// `[comm]`, and any name comes out as valid UTF-8, escaped, in both formats.
+/// `[comm]`, and any name comes out as valid UTF-8, escaped, in both formats: control bytes and
+/// bytes that are not UTF-8 as `\xHH` (a scrape read on a terminal cannot steer it), quotes,
+/// backslashes by the format's own escaping.
 @Suite struct ProgramLabelTests {
   /// (argv[0] bytes, comm bytes, the label expected).
   static let cases: [(argv0: [UInt8], comm: [UInt8], label: String)] = [
@@ -13,9 +15,9 @@ import Testing
     // netstat keeps the basename of a path: "-" again.
     (Array("/opt/x/-".utf8), Array("swt-path-dash".utf8), "[swt-path-dash]"),
     // comm is the process's to choose too: quote, backslash, newline, a byte that is not UTF-8.
-    ([], [0x71, 0x22, 0xff, 0x5c, 0x0a, 0x79], "[q\"\u{FFFD}\\\ny]"),
-    (Array("a\\b\"c\nd".utf8), Array("swt-escapes".utf8), "a\\b\"c\nd"),
-    ([0xff, 0x62, 0x61, 0x64, 0xc3], Array("swt-utf8".utf8), "\u{FFFD}bad\u{FFFD}"),
+    ([], [0x71, 0x22, 0xff, 0x5c, 0x0a, 0x79], "[q\"\\xff\\\\x0ay]"),
+    (Array("a\\b\"c\nd".utf8), Array("swt-escapes".utf8), "a\\b\"c\\x0ad"),
+    ([0xff, 0x62, 0x61, 0x64, 0xc3], Array("swt-utf8".utf8), "\\xffbad\\xc3"),
   ]
 
   @Test(needs(openMetricsParserAvailable, "python3-prometheus-client missing"))
@@ -39,8 +41,8 @@ import Testing
         #expect(labels.contains(c.label), "\(format): \(c.label.debugDescription) in \(labels)")
       }
       if format == "text" {
-        #expect(reply.text.contains(#"program="a\\b\"c\nd""#))
-        #expect(reply.text.contains(#"program="[q\"\#u{FFFD}\\\ny]""#))
+        #expect(reply.text.contains(#"program="a\\b\"c\\x0ad""#))
+        #expect(reply.text.contains(#"program="[q\"\\xff\\\\x0ay]""#))
       }
       if format == "text" && (onPath("promtool") || runningInCI) {
         let check = try promtoolCheck(reply.text)
