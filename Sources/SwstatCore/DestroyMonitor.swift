@@ -30,7 +30,25 @@ public final class DestroyMonitor {
   public func drain(_ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void) throws
     -> Bool
   {
-    let (rc, sink) = withSink(query, body) { fn, ctx in swstat_diag_destroy_read(fd, fn, ctx) }
+    // The groups carry both families and both protocols; a query's tables are dumped one by
+    // one, so `matches` never checks them — here they are checked. netstat's server test is
+    // remote port 0, but an aborted connection is disconnected (its remote port zeroed) before
+    // it is destroyed: a notification is a server's only when its remote address is none too.
+    var all = query
+    all.scope = .all
+    let admit: (borrowing SocketRecord) throws -> Void = { r in
+      guard query.families.contains(r.family), query.transports.contains(r.transport) else {
+        return
+      }
+      let server = r.isListening && (r.transport == .udp || r.remote.address.isUnspecified)
+      switch query.scope {
+      case .all: break
+      case .listening: if !server { return }
+      case .connected: if server { return }
+      }
+      try body(r)
+    }
+    let (rc, sink) = withSink(all, admit) { fn, ctx in swstat_diag_destroy_read(fd, fn, ctx) }
     if let error = sink.error { throw error }
     if rc == -ENOBUFS { return false }
     if rc < 0 {

@@ -66,7 +66,8 @@ struct TransitionEvents {
     }
 
     func admits(_ r: SocketRecord) -> Bool {
-      guard plan.query.matches(r) else { return false }
+      // The tracepoint reports both families: -4/-6 are checked here (dumps ask per table).
+      guard plan.query.families.contains(r.family), plan.query.matches(r) else { return false }
       guard let filter = plan.ownerFilter else { return true }
       if let owners, r.inode != 0, owners.inodes(matching: filter).contains(r.inode) { return true }
       guard let label = remembered[r.inode], r.inode != 0 else { return false }
@@ -79,10 +80,20 @@ struct TransitionEvents {
       return true
     }
 
+    /// A state change shows when either side passes (`--state established` shows a socket
+    /// entering ESTABLISHED and leaving it), as the polled view shows it arrive and go.
+    func admits(_ e: SocketEvent) -> Bool {
+      if admits(e.record) { return true }
+      guard case .state(let from) = e.change else { return false }
+      var before = e.record
+      before.stateCode = from
+      return admits(before)
+    }
+
     func write(_ changes: [TransitionTracker.Change]) throws {
       guard !changes.isEmpty else { return }
       refreshOwners(for: changes.map(\.event.record.inode))
-      for c in changes where admits(c.event.record) {
+      for c in changes where admits(c.event) {
         let e = c.event
         let gone = e.change == .gone
         let lifetime = gone ? c.born.map { e.time - $0 } : nil
@@ -113,7 +124,8 @@ struct TransitionEvents {
             tracker.apply(t, lookups: lookups)
           } else if let r = tracker.socket(at: t.socketAddress), admits(r) {
             let kind: EventItem.PacketEvent =
-              t.kind == .resetSent ? .resetSent : t.kind == .resetReceived ? .resetReceived : .retransmit
+              t.kind == .resetSent
+              ? .resetSent : t.kind == .resetReceived ? .resetReceived : .retransmit
             try log.write(
               .packet(
                 kind, record: r, time: Int64(t.monotonicNanoseconds) + realtimeOffset,
@@ -166,7 +178,7 @@ struct TransitionEvents {
           let complete = try monitor.drain(SocketQuery(scope: .all)) { r in
             if r.transport == .tcp {
               tracker.noteDestroyed(copy r, monotonic: Self.monotonicNow())
-            } else if udpQuery.matches(r) {
+            } else if udpQuery.families.contains(r.family) && udpQuery.matches(r) {
               udpTracker.noteDestroyed(copy r, at: now)
             }
           }

@@ -65,7 +65,8 @@ struct TransitionWatch {
       + " · tracepoint"
 
     func admits(_ r: SocketRecord) -> Bool {
-      guard plan.query.matches(r) else { return false }
+      // The tracepoint reports both families: -4/-6 are checked here (dumps ask per table).
+      guard plan.query.families.contains(r.family), plan.query.matches(r) else { return false }
       guard let filter = plan.ownerFilter else { return true }
       guard let owners, r.inode != 0 else { return false }
       return owners.inodes(matching: filter).contains(r.inode)

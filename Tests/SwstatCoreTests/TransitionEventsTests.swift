@@ -212,7 +212,12 @@ struct TransitionEventsTests {
       "transitions: \(done); \(kernel.count) sockets, \(expected) visits in the kernel's record, \(matched) reported in order; \(wrong.count) sockets with extra or misordered visits, \(foreign.count) not A's"
     )
     #expect(expected > 4000 * 4)
-    #expect(Double(matched) >= 0.99 * Double(expected), "\(matched) of \(expected)")
+    let overflows = events.output.split(separator: "\n").filter {
+      $0.contains("\"event\":\"overflow\"")
+    }.count
+    #expect(
+      Double(matched) >= 0.99 * Double(expected),
+      "\(matched) of \(expected); swstat said it lost records \(overflows) times")
     #expect(wrong.isEmpty, "\(wrong.count): \(wrong.prefix(5))")
     #expect(foreign.isEmpty, "\(foreign.count): \(foreign.prefix(5))")
     #expect(ours["127.0.0.1:30000-127.0.0.1:7100"] == nil, "B's churn on A's held tuple shown")
@@ -297,9 +302,15 @@ struct TransitionEventsTests {
     #expect(screen.contains("· tracepoint"), "\(screen)")
     // The opening edges run at about 100 a second, on both ends.
     let opening = lines.first { $0.hasPrefix("  SYN_SENT") } ?? ""
-    let rates = opening.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .init(charactersIn: "─◀▶"))) }
+    let rates = opening.split(separator: " ").compactMap {
+      Double($0.trimmingCharacters(in: .init(charactersIn: "─◀▶")))
+    }
     #expect(rates.contains { $0 >= 50 && $0 <= 150 }, "\(opening)")
-    let active = lines.first { $0.contains("FIN_WAIT2       0 ▶ TIME_WAIT") || $0.contains("FIN_WAIT2") && $0.contains("▶ TIME_WAIT") } ?? ""
+    let active =
+      lines.first {
+        $0.contains("FIN_WAIT2       0 ▶ TIME_WAIT")
+          || $0.contains("FIN_WAIT2") && $0.contains("▶ TIME_WAIT")
+      } ?? ""
     #expect(!active.contains("  0.0  "), "\(active)")
   }
 }

@@ -916,10 +916,16 @@ struct ModesFiltersTests {
     }
 
     lap("-c+watch")
-    // --events: the churn both peers open and abort while it runs; exactly the churn's sockets
-    // that pass the filter are NEW and GONE, nothing else shows.
-    do {
-      let args = ["--events", "--json", "--interval", "0.1"] + spec.args
+    // --events, polled and from the tracepoint: the churn both peers open and abort while it
+    // runs. Polled, exactly the churn's sockets that pass the filter are NEW and GONE, nothing
+    // else shows. From the tracepoint, every event (NEW, each state change, GONE) is about one
+    // of those sockets, each of them shows, and each one's end shows (GONE, or its move to
+    // CLOSE when the filter keeps the state it left and not CLOSE).
+    for transitions in ["poll", "tracepoint"] {
+      let args =
+        ["--events", "--json", "--interval", "0.1", "--transitions", transitions] + spec.args
+      // Without TCP there is nothing to trace: UDP is polled either way.
+      let traced = transitions == "tracepoint" && spec.tcp
       let live = try Background(["ip", "netns", "exec", ns, swstatPath] + args)
       // Ready once its first dump is done and it sleeps in poll(2) (`ip netns exec` execs it).
       let wchan = "/proc/\(live.process.processIdentifier)/wchan"
@@ -935,8 +941,13 @@ struct ModesFiltersTests {
         let complete = text.lastIndex(of: "\n").map { text[...$0] } ?? ""
         return complete.split(separator: "\n").compactMap { line in
           try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        }.filter { $0["event"] as? String == kind }
-          .map { kind == "new" ? matrixJSONRow($0).row : matrixJSONRow($0).key }
+        }.filter { o in
+          let event = o["event"] as? String
+          // Traced, a socket shows by any event, and ends by GONE or its move to CLOSE.
+          guard traced else { return event == kind }
+          if kind == "new" { return event == "new" || event == "state" || event == "gone" }
+          return event == "gone" || (event == "state" && o["state"] as? String == "CLOSE")
+        }.map { kind == "new" && !traced ? matrixJSONRow($0).row : matrixJSONRow($0).key }
       }
       func settle(_ kind: String, _ wanted: [String]) {
         let start = Date()
@@ -950,7 +961,7 @@ struct ModesFiltersTests {
       let churn: [MatrixSocket]
       do {
         churn = try world.openChurn()
-        settle("new", churn.filter(spec.counted).map(\.row))
+        settle("new", churn.filter(spec.counted).map(traced ? \.key : \.row))
         try world.closeChurn()
         settle("gone", churn.filter(spec.counted).map(\.key))
       } catch {
@@ -963,22 +974,44 @@ struct ModesFiltersTests {
       var news: [String] = []
       var gones: [String] = []
       var others: [String] = []
-      for o in matrixObjects(live.output, show(args)) {
+      var objects = matrixObjects(live.output, show(args))
+      // The first line says where the events come from.
+      #expect(
+        objects.first?["event"] as? String == "source"
+          && objects.first?["transitions"] as? String == (traced ? "tracepoint" : "poll"),
+        "\(show(args)): first line \(objects.first ?? [:])")
+      objects = Array(objects.dropFirst())
+      for o in objects {
         let (row, key) = matrixJSONRow(o)
         switch o["event"] as? String {
-        case "new": news.append(row)
+        case "new": news.append(traced ? key : row)
         case "gone": gones.append(key)
+        case "state" where traced:
+          news.append(key)
+          if o["state"] as? String == "CLOSE" { gones.append(key) }
         default: others.append("\(o["event"] ?? "?") \(row)")
         }
       }
-      #expect(
-        news.sorted() == wanted.map(\.row).sorted(),
-        "\(show(args)): NEW: \(matrixDiff(expected: wanted.map(\.row), actual: news))")
-      #expect(
-        gones.sorted() == wanted.map(\.key).sorted(),
-        "\(show(args)): GONE: \(matrixDiff(expected: wanted.map(\.key), actual: gones))")
+      if traced {
+        let keys = Set(wanted.map(\.key))
+        #expect(
+          Set(news) == keys,
+          "\(show(args)): sockets: \(matrixDiff(expected: keys.sorted(), actual: Set(news).sorted()))"
+        )
+        #expect(
+          Set(gones) == keys,
+          "\(show(args)): ends: \(matrixDiff(expected: keys.sorted(), actual: Set(gones).sorted()))"
+        )
+      } else {
+        #expect(
+          news.sorted() == wanted.map(\.row).sorted(),
+          "\(show(args)): NEW: \(matrixDiff(expected: wanted.map(\.row), actual: news))")
+        #expect(
+          gones.sorted() == wanted.map(\.key).sorted(),
+          "\(show(args)): GONE: \(matrixDiff(expected: wanted.map(\.key), actual: gones))")
+      }
       #expect(others.isEmpty, "\(show(args)): other events \(others)")
+      lap("events-\(transitions)")
     }
-    lap("events")
   }
 }

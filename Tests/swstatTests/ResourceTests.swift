@@ -67,7 +67,8 @@ struct TestFailure: Error, CustomStringConvertible {
 /// sockets and processes.
 @Suite(.serialized) struct ResourceTests {
   /// The soak's length: 20 s in every run, `SWSTAT_SOAK_SECONDS` for the long one (600).
-  static let seconds = Double(ProcessInfo.processInfo.environment["SWSTAT_SOAK_SECONDS"] ?? "") ?? 20
+  static let seconds =
+    Double(ProcessInfo.processInfo.environment["SWSTAT_SOAK_SECONDS"] ?? "") ?? 20
   /// Under `make sanitize` resident memory is ASan's (its quarantine keeps what is freed).
   static let sanitized = ProcessInfo.processInfo.environment["SWSTAT_SANITIZER"] != nil
   /// Sockets in realTableStreams: 20,000 (holding a whole table of 128-byte records would
@@ -105,7 +106,8 @@ struct TestFailure: Error, CustomStringConvertible {
   /// test's own, from both sources (200,000 sockets take 3 s to build and ~400 MiB of kernel
   /// memory; the listing's memory stays that of an empty table).
   @Test(
-    .enabled(if: available(root: true, tools: ["ip"]), "needs root for a private network namespace"),
+    .enabled(
+      if: available(root: true, tools: ["ip"]), "needs root for a private network namespace"),
     .disabled(if: sanitized, "RSS under ASan is ASan's"))
   func realTableStreams() throws {
     let ns = try NetworkNamespace()
@@ -140,11 +142,12 @@ struct TestFailure: Error, CustomStringConvertible {
   func memoryStaysFlat(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let churn = try Background([
-      "ip", "netns", "exec", ns.name, "python3",
-      packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/churn.py").path,
-      "--seconds", String(Int(Self.seconds) + 5), "--rate", "300", "--keep", "200",
-    ])
+    let churn = try Background(
+      [
+        "ip", "netns", "exec", ns.name, "python3",
+        packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/churn.py").path,
+        "--seconds", String(Int(Self.seconds) + 5), "--rate", "300", "--keep", "200",
+      ] + (Self.seconds < 120 ? ["--reset"] : []))  // TIME_WAIT sockets pile up for 60 s
     defer { churn.stop(SIGTERM) }
     let live = try Background(["ip", "netns", "exec", ns.name, swstatPath] + mode)
     defer { live.stop() }
