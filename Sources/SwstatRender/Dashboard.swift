@@ -164,7 +164,9 @@ public enum Dashboard {
       "{\"time\":\"\(f.time)\",\"states\":{\(states.joined(separator: ","))},\"total\":\(f.total),"
       + "\"new\":\(f.new),\"gone\":\(f.gone)"
     if let edges = f.edges {
-      let rates = edges.keys.sorted().map { "\"\($0.name)\":\(rate(edges[$0, default: 0], signed: false))" }
+      let rates = edges.keys.sorted().map {
+        "\"\($0.name)\":\(rate(edges[$0, default: 0], signed: false))"
+      }
       text += ",\"edges_per_second\":{\(rates.joined(separator: ","))}"
       text += ",\"resets_per_second\":{\"sent\":\(rate(f.resetsSent, signed: false)),"
       text += "\"received\":\(rate(f.resetsReceived, signed: false))}"
@@ -242,22 +244,27 @@ public enum Dashboard {
     func per(_ a: SocketState, _ b: SocketState) -> String {
       rate(f.edges?[StateEdge(a, b)] ?? 0, signed: false)
     }
-    func edge(_ a: SocketState, _ b: SocketState?, _ to: String) -> String {
-      pad(word(a), 11) + count(a) + " ▶ " + pad(to, 10) + left(per(a, b ?? .close), 6)
+    /// `a`'s count and its edge to `b` (nil: the socket is closed).
+    func edge(_ a: SocketState, _ b: SocketState?) -> String {
+      pad(word(a), 11) + count(a) + " ▶ " + pad(b.map(word) ?? "closed", 10)
+        + left(per(a, b ?? .close), 6)
     }
+    func arrow(_ a: SocketState, _ b: SocketState) -> String { word(a) + " ▶ " + word(b) }
     func cell(_ text: String) -> String { "  " + pad(text, 36) }
     let c = SocketState.close
     return [
       "TCP STATE MACHINE  (sockets in each state, changes per second on each edge)",
-      "  SYN_SENT\(count(.synSent)) ─\(left(per(.synSent, .established), 6)) ▶ ESTABLISHED\(count(.established)) ◀ \(left(per(.synReceived, .established), 6))─ SYN_RECV\(count(.synReceived))",
+      "  \(word(.synSent))\(count(.synSent)) ─\(left(per(.synSent, .established), 6)) ▶ "
+        + "\(word(.established))\(count(.established)) ◀ "
+        + "\(left(per(.synReceived, .established), 6))─ \(word(.synReceived))\(count(.synReceived))",
       "  connect \(left(per(c, .synSent), 6))  failed \(left(per(.synSent, c), 6))  reset \(left(per(.established, c), 6))  accepted \(left(per(.listen, .synReceived), 6))",
       cell("ACTIVE CLOSE") + cell("PASSIVE CLOSE"),
-      cell("ESTABLISHED ▶ FIN_WAIT1" + left(per(.established, .finWait1), 12))
-        + cell("ESTABLISHED ▶ CLOSE_WAIT" + left(per(.established, .closeWait), 11)),
-      cell(edge(.finWait1, .finWait2, "FIN_WAIT2")) + cell(edge(.closeWait, .lastAck, "LAST_ACK")),
-      cell(edge(.finWait2, .timeWait, "TIME_WAIT")) + cell(edge(.lastAck, nil, "closed")),
-      cell(edge(.closing, .timeWait, "TIME_WAIT")) + cell(edge(.timeWait, nil, "closed")),
-      cell("FIN_WAIT1 ▶ CLOSING" + left(per(.finWait1, .closing), 16))
+      cell(arrow(.established, .finWait1) + left(per(.established, .finWait1), 12))
+        + cell(arrow(.established, .closeWait) + left(per(.established, .closeWait), 11)),
+      cell(edge(.finWait1, .finWait2)) + cell(edge(.closeWait, .lastAck)),
+      cell(edge(.finWait2, .timeWait)) + cell(edge(.lastAck, nil)),
+      cell(edge(.closing, .timeWait)) + cell(edge(.timeWait, nil)),
+      cell(arrow(.finWait1, .closing) + left(per(.finWait1, .closing), 16))
         + cell(pad(word(.listen), 11) + count(.listen)),
       "  resets \(rate(f.resetsSent, signed: false))/s sent, \(rate(f.resetsReceived, signed: false))/s received   new \(f.new)  gone \(f.gone)  total \(f.total)",
     ]

@@ -29,7 +29,12 @@ public enum Vocabulary {
   ) -> R {
     let s: StaticString
     if transport == .udp {
-      s = code == 1 ? "ESTABLISHED" : code == 7 ? (style == .table ? "" : "CLOSE") : "UNKNOWN"
+      // netstat's UDP words: connected or not (blank in its table).
+      s =
+        code == SocketState.established.rawValue
+        ? SocketState.established.name
+        : code == SocketState.close.rawValue
+          ? (style == .table ? "" : SocketState.close.name) : "UNKNOWN"
     } else if code != 0 && Int(code) < tcpWords.count {
       s = tcpWords[Int(code)]
     } else {
@@ -47,8 +52,7 @@ public enum Vocabulary {
   }
 
   /// The state word of a record as a string.
-  public static func stateWord(_ r: borrowing SocketRecord, _ style: StateStyle = .data) -> String
-  {
+  public static func stateWord(_ r: borrowing SocketRecord, _ style: StateStyle = .data) -> String {
     stateWord(r.stateCode, r.transport, style)
   }
 
