@@ -1,9 +1,30 @@
-/// Where the transition tracker asks about one socket, in the network namespace being watched.
+/// Where the transition tracker asks about one socket: sock_diag in each network namespace
+/// watched, numbered from 0 (one namespace: only 0).
 public protocol SocketLookups {
-  /// The socket with this 4-tuple (a timewait socket included), nil when there is none.
-  func socket(family: AddressFamily, local: Endpoint, remote: Endpoint) throws -> SocketRecord?
-  /// The listener on this local address and port, nil when there is none.
-  func listener(family: AddressFamily, local: Endpoint) throws -> SocketRecord?
+  /// How many namespaces are watched: they are numbered 0..<namespaceCount.
+  var namespaceCount: Int { get }
+  /// The socket with this 4-tuple in `namespace` (a timewait socket included), nil when there
+  /// is none.
+  func socket(in namespace: Int, family: AddressFamily, local: Endpoint, remote: Endpoint) throws
+    -> SocketRecord?
+  /// The listeners on this local port in `namespace` bound to this address or to every
+  /// address (several with SO_REUSEPORT).
+  func listeners(in namespace: Int, family: AddressFamily, local: Endpoint) throws
+    -> [SocketRecord]
+  /// Whether `namespace` is still watched (one that went away is asked no more).
+  func watches(_ namespace: Int) -> Bool
+  /// Looks for namespaces made since the start; true when some were added (numbered after the
+  /// others), so a socket found in none of the others is asked there too.
+  func discover() -> Bool
+}
+
+extension SocketLookups {
+  /// One namespace.
+  public var namespaceCount: Int { 1 }
+  /// Every namespace stays.
+  public func watches(_ namespace: Int) -> Bool { true }
+  /// No namespace is ever added.
+  public func discover() -> Bool { false }
 }
 
 /// sock_diag in the calling thread's network namespace: an exact request for a connection, a
@@ -12,37 +33,43 @@ public struct NetlinkLookups: SocketLookups {
   /// Lookups in the calling thread's namespace.
   public init() {}
 
-  public func socket(family: AddressFamily, local: Endpoint, remote: Endpoint) throws
-    -> SocketRecord?
+  public func socket(in namespace: Int, family: AddressFamily, local: Endpoint, remote: Endpoint)
+    throws -> SocketRecord?
   {
     try NetlinkSource.lookup(.tcp, family: family, local: local, remote: remote)
   }
 
-  public func listener(family: AddressFamily, local: Endpoint) throws -> SocketRecord? {
-    var found: SocketRecord? = nil
+  public func listeners(in namespace: Int, family: AddressFamily, local: Endpoint) throws
+    -> [SocketRecord]
+  {
+    var found: [SocketRecord] = []
     let filter = SocketFilter(
       states: StateMask([.listen]), sourcePorts: local.port...local.port)
     let query = SocketQuery(
       transports: [.tcp], families: [family], scope: .listening, filter: filter)
     try NetlinkSource().forEach(SocketTable(family: family, transport: .tcp), query) { r in
-      if r.local.address == local.address || r.local.address.isUnspecified { found = copy r }
+      if r.local.address == local.address || r.local.address.isUnspecified {
+        found.append(copy r)
+      }
     }
     return found
   }
 }
 
-/// Every TCP state change of the sockets of one network namespace, exactly as the kernel made
-/// them: the tracepoint's transitions (`TransitionSource`, every namespace, no owner), joined
-/// with what sock_diag says of the namespace being watched.
+/// Every TCP state change of the sockets of the network namespaces watched, exactly as the
+/// kernel made them: the tracepoint's transitions (`TransitionSource`, every namespace, no
+/// owner), joined with what sock_diag says in each namespace watched (`SocketLookups`).
 ///
-/// - A socket is known by the kernel's `struct sock` address for its life. The first dump
-///   gives the sockets that exist (their addresses unknown until their first transition, which
-///   is matched to them by 4-tuple and state).
-/// - The tracepoint carries no namespace. A new socket's events wait until the namespace is
-///   decided: an exact lookup of its 4-tuple finds it here (and its cookie is not another
+/// - A socket is known by the kernel's `struct sock` address for its life. The first dump of
+///   each namespace gives the sockets that exist (their addresses unknown until their first
+///   transition, which is matched to them by 4-tuple and state — and, since another
+///   namespace's socket may have the same 4-tuple and state, checked by a lookup: the socket
+///   must have moved on, or be gone).
+/// - The tracepoint carries no namespace. A new socket's events wait until its namespace is
+///   decided: an exact lookup of its 4-tuple finds it in one (and its cookie is not another
 ///   socket's), or a destroy notification — which the kernel sends only to listeners in the
 ///   socket's own namespace — tells of it; with neither, after `decisionDelay`, it belongs to
-///   another namespace and its events are dropped.
+///   a namespace not watched and its events are dropped.
 /// - Entering TIME_WAIT shows as `FIN_WAIT2 → CLOSE` (or `CLOSING → CLOSE`): the timewait
 ///   socket that replaces the full one is looked up and reported as `→ TIME_WAIT`, and its end
 ///   when its timer runs out.
@@ -54,25 +81,34 @@ public struct TransitionTracker {
     /// When the socket was first seen (CLOCK_REALTIME ns): for its lifetime on GONE. nil for
     /// a socket that existed before the first dump.
     public var born: Int64?
+    /// The namespace the socket is in (its number in `SocketLookups`).
+    public var namespace: Int = 0
   }
+
+  /// A socket of a namespace not watched.
+  private static let elsewhere = -1
 
   private struct Tracked {
     var record: SocketRecord
     var socketAddress: UInt64 = 0
-    /// nil: not decided yet; true: this namespace's; false: another's.
-    var ours: Bool?
+    /// nil: not decided yet; `elsewhere`: a namespace not watched; else the namespace's number.
+    var home: Int?
     var pending: [SocketEvent] = []
     var born: Int64?
     /// When the decision is due (monotonic ns) for an undecided socket.
     var deadline: UInt64 = 0
     /// A timewait socket: when its timer runs out (monotonic ns).
     var expires: UInt64 = 0
-    var looked = false
+    /// How many namespaces its 4-tuple was looked up in (0: not yet).
+    var asked = 0
     var closed = false
     /// A socket made after the first dump, before its first event is out: that event is NEW.
     var fresh = false
     /// A timewait socket still in FIN_WAIT2 (the peer's FIN not in yet).
     var finWait2Timewait = false
+
+    /// In a namespace watched.
+    var watched: Bool { (home ?? TransitionTracker.elsewhere) >= 0 }
   }
 
   /// How long a socket's events wait for evidence of its namespace.
@@ -83,9 +119,11 @@ public struct TransitionTracker {
   private var byTuple: [Tuple: [Int]] = [:]
   private var out: [Change] = []
   /// Destroy notifications of the last seconds, by 4-tuple, and those without a peer port by
-  /// their local end.
-  private var destroyed: [Tuple: (record: SocketRecord, at: UInt64)] = [:]
-  private var destroyedLocal: [Tuple: (record: SocketRecord, at: UInt64)] = [:]
+  /// their local end, with the namespace each came from.
+  private var destroyed: [Tuple: (record: SocketRecord, at: UInt64, namespace: Int)] = [:]
+  private var destroyedLocal: [Tuple: (record: SocketRecord, at: UInt64, namespace: Int)] = [:]
+  /// The namespace a local address was last found in: asked first.
+  private var addressHome: [IPAddress: Int] = [:]
   /// Sockets time matters to: undecided ones (their deadline) and FIN_WAIT2 timewait ones
   /// (looked at each tick). A tick looks at these, not at every socket.
   private var attention = Set<Int>()
@@ -114,41 +152,45 @@ public struct TransitionTracker {
   /// Sockets tracked now (decided or not).
   public var count: Int { sockets.count }
 
-  /// Every socket of the watched namespace known now, as last known.
-  public func forEachOurs(_ body: (SocketRecord) -> Void) {
-    for s in sockets.values where s.ours == true { body(s.record) }
+  /// Every socket of the namespaces watched known now, as last known, with its namespace.
+  public func forEachWatched(_ body: (SocketRecord, Int) -> Void) {
+    for s in sockets.values where s.watched { body(s.record, s.home ?? 0) }
   }
 
-  /// The socket of the watched namespace at this kernel address, as last known (for a reset
-  /// or a retransmission on it); nil when it is not one of ours, or not decided yet.
-  public func socket(at address: UInt64) -> SocketRecord? {
-    guard let id = bySocketAddress[address], let s = sockets[id], s.ours == true else {
-      return nil
-    }
-    return s.record
+  /// The socket of a namespace watched at this kernel address, as last known, and its
+  /// namespace (for a reset or a retransmission on it); nil when it is not one of those, or
+  /// not decided yet.
+  public func socket(at address: UInt64) -> (record: SocketRecord, namespace: Int)? {
+    guard let id = bySocketAddress[address], let s = sockets[id], s.watched else { return nil }
+    return (s.record, s.home ?? 0)
   }
 
-  /// The sockets that exist at the start (a dump of the namespace): known, not reported.
-  public mutating func prime(_ records: [SocketRecord], monotonic now: UInt64) {
-    for r in records where r.transport == .tcp {
-      var t = Tracked(record: r, ours: true)
+  /// The sockets that exist at the start (a dump of `namespace`, or of one found later):
+  /// known, not reported. One known already (found by a lookup meanwhile) is not added twice.
+  public mutating func prime(_ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64) {
+    for r in records where r.transport == .tcp && !cookieTaken(r, by: nil) {
+      var t = Tracked(record: r, home: namespace)
       if r.timerCode == SocketTimer.timewait.rawValue {
         t.expires = now + UInt64(r.timerExpiresMilliseconds) * 1_000_000
         t.finWait2Timewait = r.stateCode == SocketState.finWait2.rawValue
       }
       let id = insert(t)
-      if t.finWait2Timewait { attention.insert(id) } else if t.expires != 0 { expire(id, at: t.expires) }
+      if t.finWait2Timewait {
+        attention.insert(id)
+      } else if t.expires != 0 {
+        expire(id, at: t.expires)
+      }
     }
   }
 
-  /// One transition from the tracepoint; `lookups` answer in the watched namespace.
+  /// One transition from the tracepoint; `lookups` answer in the namespaces watched.
   public mutating func apply(_ t: Transition, lookups: some SocketLookups) {
     guard t.kind == .stateChange, t.transport == .tcp else { return }
     let time = Int64(t.monotonicNanoseconds) + realtimeOffset
     let old = t.oldStateCode
     let new = t.newStateCode
     if new == SocketState.lastAck.rawValue {
-      // The peer sent its FIN: a FIN_WAIT2 timewait socket of ours on the other end moves to
+      // The peer sent its FIN: a FIN_WAIT2 timewait socket watched on the other end moves to
       // TIME_WAIT now.
       let peer = Tuple(family: t.family, local: t.remote, remote: t.local)
       for other in byTuple[peer] ?? [] where sockets[other]?.finWait2Timewait == true {
@@ -164,26 +206,25 @@ public struct TransitionTracker {
       id = known
     } else {
       if let stale = bySocketAddress[t.socketAddress] { forget(stale) }
-      id = adopt(t, time: time)
+      id = adopt(t, time: time, lookups: lookups)
     }
     guard var s = sockets[id] else { return }
     // The 4-tuple as the kernel has it now (a client's port is picked after CLOSE → SYN_SENT).
     if t.local.port != 0 || s.record.local.port == 0 { moveTuple(id, &s, t) }
-    if s.ours == false {
+    if s.home == Self.elsewhere {
       if new == SocketState.close.rawValue { forget(id) } else { sockets[id] = s }
       return
     }
     var record = s.record
     let closing = new == SocketState.close.rawValue
     if closing && (old == SocketState.finWait2.rawValue || old == SocketState.closing.rawValue),
-      let timewait = try? lookups.socket(
-        family: record.family, local: record.local, remote: record.remote),
-      timewait.timerCode == SocketTimer.timewait.rawValue
+      let (timewait, home) = findTimewait(s, lookups: lookups)
     {
-      // The full socket became a timewait socket. In TIME_WAIT: one change, → TIME_WAIT. Still
-      // waiting for the peer's FIN (an orphan's FIN_WAIT2, which sock_diag reports as
-      // FIN_WAIT2 with the timewait timer): no change yet; its move to TIME_WAIT, which no
-      // tracepoint shows, is looked for at the peer's LAST_ACK and at each tick.
+      // The full socket became a timewait socket, in namespace `home`. In TIME_WAIT: one
+      // change, → TIME_WAIT. Still waiting for the peer's FIN (an orphan's FIN_WAIT2, which
+      // sock_diag reports as FIN_WAIT2 with the timewait timer): no change yet; its move to
+      // TIME_WAIT, which no tracepoint shows, is looked for at the peer's LAST_ACK and at each
+      // tick.
       var tw = timewait
       tw.inode = record.inode
       tw.uid = record.uid
@@ -198,11 +239,11 @@ public struct TransitionTracker {
       if !s.finWait2Timewait { expire(id, at: s.expires) }
       s.socketAddress = 0
       bySocketAddress[t.socketAddress] = nil
-      sockets[id] = s
-      if s.ours == nil {
-        s.deadline = t.monotonicNanoseconds + decisionDelay
-        decide(id, &s, lookups: lookups)
+      if s.home == nil {
+        // Found there: that is its namespace.
+        settle(id, &s, home: home)
       }
+      sockets[id] = s
       return
     }
     record.stateCode = new
@@ -218,7 +259,7 @@ public struct TransitionTracker {
       emit(&s, SocketEvent(change: .state(from: old), record: record, time: time))
     }
     if !closing { s.record.stateCode = new }
-    if s.ours == nil {
+    if s.home == nil {
       s.deadline = t.monotonicNanoseconds + decisionDelay
       decide(id, &s, lookups: lookups)
     }
@@ -226,27 +267,29 @@ public struct TransitionTracker {
       bySocketAddress[t.socketAddress] = nil
       s.socketAddress = 0
     }
-    if s.closed && s.ours == true { forget(id) } else { sockets[id] = s }
+    if s.closed && s.watched { forget(id) } else { sockets[id] = s }
   }
 
-  /// A destroy notification from the watched namespace: the socket was this namespace's. It
-  /// often comes before the socket's last transitions are read (those wait out the reorder
-  /// window), so it is kept a while for them.
-  public mutating func noteDestroyed(_ r: SocketRecord, monotonic now: UInt64) {
+  /// A destroy notification from `namespace`: the socket was that namespace's. It often comes
+  /// before the socket's last transitions are read (those wait out the reorder window), so it
+  /// is kept a while for them.
+  public mutating func noteDestroyed(
+    _ r: SocketRecord, namespace: Int = 0, monotonic now: UInt64
+  ) {
     let key = Tuple(family: r.family, local: r.local, remote: r.remote)
-    destroyed[key] = (r, now)
+    destroyed[key] = (r, now, namespace)
     // A socket reset with SO_LINGER 0 is disconnected before it is destroyed: its notification
     // has lost the peer's port. It is kept by its local end too.
     if r.remote.port == 0 {
       destroyedLocal[Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))] = (
-        r, now
+        r, now, namespace
       )
     }
     guard let ids = byTuple[key] else { return }
     for id in ids {
-      guard var s = sockets[id], s.ours == nil else { continue }
+      guard var s = sockets[id], s.home == nil else { continue }
       adoptDestroyed(r, &s)
-      settle(id, &s, ours: true)
+      settle(id, &s, home: namespace)
     }
   }
 
@@ -256,19 +299,19 @@ public struct TransitionTracker {
     s.record.uid = r.uid
   }
 
-  /// Time passes: undecided sockets past their deadline belong to another namespace; timewait
-  /// sockets whose timer ran out are gone (checked with a lookup).
+  /// Time passes: undecided sockets past their deadline belong to a namespace not watched;
+  /// timewait sockets whose timer ran out are gone (checked with a lookup).
   public mutating func tick(monotonic now: UInt64, lookups: some SocketLookups) {
     destroyed = destroyed.filter { now < $0.value.at + 4 * decisionDelay }
     destroyedLocal = destroyedLocal.filter { now < $0.value.at + 4 * decisionDelay }
     for id in attention {
-      guard var s = sockets[id], s.ours == nil || s.finWait2Timewait else {
+      guard var s = sockets[id], s.home == nil || s.finWait2Timewait else {
         attention.remove(id)
         continue
       }
-      if s.ours == nil && now >= s.deadline && s.deadline != 0 {
+      if s.home == nil && now >= s.deadline && s.deadline != 0 {
         decide(id, &s, lookups: lookups, final: true)
-        if s.closed && s.ours != nil { forget(id) } else if sockets[id] != nil { sockets[id] = s }
+        if s.closed && s.home != nil { forget(id) } else if sockets[id] != nil { sockets[id] = s }
         continue
       }
       if s.finWait2Timewait {
@@ -281,8 +324,12 @@ public struct TransitionTracker {
         guard var s = sockets[id], s.expires != 0, now >= s.expires,
           s.record.stateCode == SocketState.timeWait.rawValue
         else { continue }
-        let still = try? lookups.socket(
-          family: s.record.family, local: s.record.local, remote: s.record.remote)
+        let home = s.home ?? 0
+        let still =
+          lookups.watches(home)
+          ? try? lookups.socket(
+            in: home, family: s.record.family, local: s.record.local, remote: s.record.remote)
+          : nil
         if let still, still.stateCode == SocketState.timeWait.rawValue {
           s.expires = now + max(UInt64(still.timerExpiresMilliseconds), 100) * 1_000_000
           sockets[id] = s
@@ -291,18 +338,55 @@ public struct TransitionTracker {
         }
         let time = Int64(now) + realtimeOffset
         out.append(
-          Change(event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born))
+          Change(
+            event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
+            namespace: home))
         forget(id)
       }
     }
+  }
+
+  /// A namespace is no longer watched (it went away): its sockets went with it, each reported
+  /// GONE.
+  public mutating func leave(namespace: Int, monotonic now: UInt64) {
+    let time = Int64(now) + realtimeOffset
+    for (id, s) in sockets where s.home == namespace {
+      out.append(
+        Change(
+          event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
+          namespace: namespace))
+      forget(id)
+    }
+    addressHome = addressHome.filter { $0.value != namespace }
+  }
+
+  /// The timewait socket that replaced this one, and its namespace: asked where the socket is,
+  /// or — not decided yet — in each namespace watched.
+  private func findTimewait(_ s: Tracked, lookups: some SocketLookups)
+    -> (SocketRecord, Int)?
+  {
+    let r = s.record
+    for ns in s.home.map({ [$0] }) ?? order(for: r, lookups) where lookups.watches(ns) {
+      if let found = try? lookups.socket(
+        in: ns, family: r.family, local: r.local, remote: r.remote),
+        found.timerCode == SocketTimer.timewait.rawValue
+      {
+        return (found, ns)
+      }
+    }
+    return nil
   }
 
   /// A FIN_WAIT2 timewait socket looked at again: in TIME_WAIT now (the peer's FIN came), or
   /// gone (the FIN_WAIT2 timeout ran out).
   private mutating func checkTimewait(_ id: Int, time: Int64, lookups: some SocketLookups) {
     guard var s = sockets[id] else { return }
-    let found = try? lookups.socket(
-      family: s.record.family, local: s.record.local, remote: s.record.remote)
+    let home = s.home ?? 0
+    let found =
+      lookups.watches(home)
+      ? try? lookups.socket(
+        in: home, family: s.record.family, local: s.record.local, remote: s.record.remote)
+      : nil
     if let found, found.timerCode == SocketTimer.timewait.rawValue {
       guard found.stateCode == SocketState.timeWait.rawValue else { return }
       var tw = found
@@ -321,7 +405,7 @@ public struct TransitionTracker {
     s.finWait2Timewait = false
     emit(&s, SocketEvent(change: .gone, record: s.record, time: time))
     s.closed = true
-    if s.ours == nil { sockets[id] = s } else { forget(id) }
+    if s.home == nil { sockets[id] = s } else { forget(id) }
   }
 
   /// The changes decided since the last call, in the kernel's order per socket.
@@ -330,34 +414,40 @@ public struct TransitionTracker {
     return out
   }
 
-  /// Starts over from a new dump (after lost records): differences from what was known are
-  /// reported as changes, sockets not in the dump are gone.
+  /// Starts `namespace` over from a new dump of it (after lost records): differences from what
+  /// was known are reported as changes, its sockets not in the dump are gone.
   public mutating func resynchronize(
-    _ records: [SocketRecord], monotonic now: UInt64
+    _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64
   ) {
     let time = Int64(now) + realtimeOffset
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
       let key = Tuple(family: r.family, local: r.local, remote: r.remote)
-      if let id = byTuple[key]?.first(where: { sockets[$0]?.ours != false }),
+      if let id = byTuple[key]?.first(where: {
+        let home = sockets[$0]?.home
+        return home == namespace || home == nil
+      }),
         var s = sockets[id]
       {
         seen.insert(id)
-        if s.ours == nil {
-          // In the dump, so in this namespace: its waiting changes are ours.
-          settle(id, &s, ours: true)
+        if s.home == nil {
+          // In the dump, so in this namespace: its waiting changes are this namespace's.
+          settle(id, &s, home: namespace)
         }
         if s.record.stateCode != r.stateCode {
           out.append(
             Change(
               event: SocketEvent(change: .state(from: s.record.stateCode), record: r, time: time),
-              born: s.born))
+              born: s.born, namespace: namespace))
           s.record = r
           sockets[id] = s
         }
       } else {
-        var t = Tracked(record: r, ours: true, born: time)
-        out.append(Change(event: SocketEvent(change: .new, record: r, time: time), born: time))
+        var t = Tracked(record: r, home: namespace, born: time)
+        out.append(
+          Change(
+            event: SocketEvent(change: .new, record: r, time: time), born: time,
+            namespace: namespace))
         t.expires =
           r.stateCode == SocketState.timeWait.rawValue
           ? now + UInt64(r.timerExpiresMilliseconds) * 1_000_000 : 0
@@ -366,9 +456,11 @@ public struct TransitionTracker {
         if t.expires != 0 { expire(id, at: t.expires) }
       }
     }
-    for (id, s) in sockets where s.ours == true && !seen.contains(id) {
+    for (id, s) in sockets where s.home == namespace && !seen.contains(id) {
       out.append(
-        Change(event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born))
+        Change(
+          event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
+          namespace: namespace))
       forget(id)
     }
   }
@@ -384,25 +476,28 @@ public struct TransitionTracker {
   }
 
   /// A socket seen for the first time at a transition: a new one (connect, accept, listen), or
-  /// one the first dump had, found by its 4-tuple and state.
-  private mutating func adopt(_ t: Transition, time: Int64) -> Int {
+  /// one a dump had, found by its 4-tuple and state — when a lookup agrees that the socket
+  /// moved on (another namespace's socket with the same 4-tuple and state may be the one that
+  /// did).
+  private mutating func adopt(_ t: Transition, time: Int64, lookups: some SocketLookups) -> Int {
     let old = t.oldStateCode
     let startsNew = Self.startsNew(old, t.newStateCode)
     let key = Tuple(family: t.family, local: t.local, remote: t.remote)
-    if !startsNew, let ids = byTuple[key],
-      let id = ids.first(where: {
+    if !startsNew, let ids = byTuple[key] {
+      let candidates = ids.filter {
         guard let s = sockets[$0] else { return false }
-        return s.socketAddress == 0 && s.ours == true && s.record.stateCode == old
-      })
-    {
-      sockets[id]?.socketAddress = t.socketAddress
-      bySocketAddress[t.socketAddress] = id
-      return id
+        return s.socketAddress == 0 && s.watched && s.record.stateCode == old
+      }
+      for id in candidates where movedOn(id, from: old, lookups: lookups) {
+        sockets[id]?.socketAddress = t.socketAddress
+        bySocketAddress[t.socketAddress] = id
+        return id
+      }
     }
     var record = SocketRecord(
       transport: .tcp, family: t.family, local: t.local, remote: t.remote, stateCode: old)
     record.cookie = 0
-    var tracked = Tracked(record: record, socketAddress: t.socketAddress, ours: nil, born: time)
+    var tracked = Tracked(record: record, socketAddress: t.socketAddress, home: nil, born: time)
     tracked.fresh = startsNew
     let id = insert(tracked)
     bySocketAddress[t.socketAddress] = id
@@ -410,8 +505,40 @@ public struct TransitionTracker {
     return id
   }
 
-  /// Decides an undecided socket's namespace when it can: its 4-tuple looked up here (once it
-  /// has one), matching state and a cookie no other socket of ours has.
+  /// Whether the socket a dump had (`id`, in state `old`) is the one that just left `old`: in
+  /// its namespace now it is gone, another socket, or in another state. Still there with its
+  /// cookie and in `old`, it did not move: the transition was another namespace's socket's.
+  private func movedOn(_ id: Int, from old: UInt8, lookups: some SocketLookups) -> Bool {
+    guard let s = sockets[id], let home = s.home, s.record.cookie != 0, lookups.watches(home)
+    else { return true }
+    let r = s.record
+    let found: SocketRecord?
+    do {
+      found =
+        r.stateCode == SocketState.listen.rawValue
+        ? try lookups.listeners(in: home, family: r.family, local: r.local).first {
+          $0.cookie == r.cookie
+        }
+        : try lookups.socket(in: home, family: r.family, local: r.local, remote: r.remote)
+    } catch {
+      return true
+    }
+    guard let found, found.cookie == r.cookie else { return true }
+    return found.stateCode != old || found.timerCode == SocketTimer.timewait.rawValue
+  }
+
+  /// The namespaces to ask about a socket, the one its local address was last found in first.
+  private func order(for r: SocketRecord, _ lookups: some SocketLookups) -> [Int] {
+    let count = lookups.namespaceCount
+    guard count > 1 else { return [0] }
+    guard let first = addressHome[r.local.address], first < count else { return Array(0..<count) }
+    return [first] + (0..<count).filter { $0 != first }
+  }
+
+  /// Decides an undecided socket's namespace when it can: a destroy notification from one, or
+  /// its 4-tuple looked up in each (once it has one), matching state and a cookie no other
+  /// socket has. `final`: the deadline passed — found nowhere watched (after asking in any
+  /// namespace made meanwhile), it is another namespace's.
   private mutating func decide(
     _ id: Int, _ s: inout Tracked, lookups: some SocketLookups, final: Bool = false
   ) {
@@ -424,31 +551,52 @@ public struct TransitionTracker {
       s.born.map({ Int64(d.at) + 50_000_000 >= $0 - realtimeOffset }) ?? true
     {
       adoptDestroyed(d.record, &s)
-      settle(id, &s, ours: true)
+      settle(id, &s, home: d.namespace)
       return
     }
     let complete = r.local.port != 0 && (r.remote.port != 0 || r.stateCode == 10)
-    if complete && !s.looked && !s.closed {
-      s.looked = true
+    if complete && !s.closed {
+      if s.asked == 0 {
+        s.asked = lookups.namespaceCount
+        if ask(id, &s, in: order(for: r, lookups), lookups: lookups) { return }
+      }
+      if final && lookups.discover() && s.asked < lookups.namespaceCount {
+        let more = Array(s.asked..<lookups.namespaceCount)
+        s.asked = lookups.namespaceCount
+        if ask(id, &s, in: more, lookups: lookups) { return }
+      }
+    }
+    // Without its port (a connect still in SYN_SENT) it cannot be looked up yet: it waits for
+    // its next change or its end.
+    if final && (complete || s.closed) { settle(id, &s, home: Self.elsewhere) }
+    if final && s.home == nil { s.deadline += decisionDelay }
+  }
+
+  /// Looks the socket's 4-tuple up in `namespaces`; settles it in the first that has it.
+  private mutating func ask(
+    _ id: Int, _ s: inout Tracked, in namespaces: [Int], lookups: some SocketLookups
+  ) -> Bool {
+    let r = s.record
+    for ns in namespaces where lookups.watches(ns) {
+      // A listener: one whose cookie no other socket has (SO_REUSEPORT makes several).
       let found =
         r.remote.port == 0
-        ? try? lookups.listener(family: r.family, local: r.local)
-        : try? lookups.socket(family: r.family, local: r.local, remote: r.remote)
+        ? (try? lookups.listeners(in: ns, family: r.family, local: r.local))?.first {
+          !cookieTaken($0, by: id)
+        }
+        : try? lookups.socket(in: ns, family: r.family, local: r.local, remote: r.remote)
       if let found, Self.consistent(found.stateCode, after: s.record.stateCode),
-        !cookieTaken(found.cookie, by: id)
+        !cookieTaken(found, by: id)
       {
         s.record.inode = found.inode
         s.record.cookie = found.cookie
         s.record.uid = found.uid
         s.record.listenBacklog = found.listenBacklog
-        settle(id, &s, ours: true)
-        return
+        settle(id, &s, home: ns)
+        return true
       }
     }
-    // Without its port (a connect still in SYN_SENT) it cannot be looked up yet: it waits for
-    // its next change or its end.
-    if final && (complete || s.closed) { settle(id, &s, ours: false) }
-    if final && s.ours == nil { s.deadline += decisionDelay }
+    return false
   }
 
   /// Whether a socket sock_diag reports in `found` can be the one last seen in `state`: the
@@ -462,15 +610,21 @@ public struct TransitionTracker {
     return order[state]?.contains(found) ?? false
   }
 
-  private func cookieTaken(_ cookie: UInt64, by id: Int) -> Bool {
-    cookie != 0 && sockets.contains { $0.key != id && $0.value.record.cookie == cookie }
+  /// Whether a socket other than `id` already has `found`'s cookie (one socket found twice).
+  /// The socket with that cookie has `found`'s 4-tuple: only those are looked at.
+  private func cookieTaken(_ found: SocketRecord, by id: Int?) -> Bool {
+    guard found.cookie != 0 else { return false }
+    let key = Tuple(family: found.family, local: found.local, remote: found.remote)
+    return byTuple[key]?.contains { $0 != id && sockets[$0]?.record.cookie == found.cookie }
+      ?? false
   }
 
   /// Records the decision and releases (or drops) the socket's waiting events.
-  private mutating func settle(_ id: Int, _ s: inout Tracked, ours: Bool) {
-    s.ours = ours
+  private mutating func settle(_ id: Int, _ s: inout Tracked, home: Int) {
+    s.home = home
     s.deadline = 0
-    if ours {
+    if home >= 0 {
+      addressHome[s.record.local.address] = home
       for var e in s.pending {
         // The events waited for the 4-tuple and the inode: give them what is known now.
         e.record.local = s.record.local
@@ -478,7 +632,7 @@ public struct TransitionTracker {
         if e.record.inode == 0 { e.record.inode = s.record.inode }
         if e.record.cookie == 0 { e.record.cookie = s.record.cookie }
         e.record.uid = s.record.uid
-        out.append(Change(event: e, born: s.born))
+        out.append(Change(event: e, born: s.born, namespace: home))
       }
     }
     s.pending.removeAll()
@@ -486,9 +640,9 @@ public struct TransitionTracker {
   }
 
   private mutating func emit(_ s: inout Tracked, _ e: SocketEvent) {
-    if s.ours == true {
-      out.append(Change(event: e, born: s.born))
-    } else if s.ours == nil {
+    if let home = s.home, home >= 0 {
+      out.append(Change(event: e, born: s.born, namespace: home))
+    } else if s.home == nil {
       s.pending.append(e)
     }
   }
@@ -498,8 +652,10 @@ public struct TransitionTracker {
     let id = nextID
     nextID += 1
     sockets[id] = t
-    byTuple[Tuple(family: t.record.family, local: t.record.local, remote: t.record.remote), default: []]
-      .append(id)
+    byTuple[
+      Tuple(family: t.record.family, local: t.record.local, remote: t.record.remote), default: []
+    ]
+    .append(id)
     return id
   }
 

@@ -49,7 +49,8 @@ struct EventsMode {
       }
       return source
     } catch {
-      if plan.transitions == .tracepoint { throw error }
+      // --all-netns has no polled form.
+      if plan.transitions == .tracepoint || plan.namespace == .all { throw error }
       if plan.verbose {
         env.errors("swstat: \(error); polling instead (brief states may be missed)\n")
       }

@@ -45,6 +45,11 @@ struct NamespaceMode {
   /// Every namespace in turn, section by section: one banner and header per section, then each
   /// namespace's rows with its label in a first column, `Netns`; in JSON, `"netns"`.
   func runAll() throws -> Int32 {
+    if plan.mode == .events {
+      // One tracepoint for every namespace; each namespace's dumps, lookups and notifications
+      // inside it (`WatchedNamespaces`).
+      return try EventsMode(plan: plan, env: env, netRoot: plan.procRoot).run()
+    }
     let namespaces = NetworkNamespaces.all(procRoot: plan.procRoot)
     func each(_ body: (NetworkNamespaceInfo) throws -> Void) throws {
       for ns in namespaces {

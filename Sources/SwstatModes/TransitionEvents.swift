@@ -20,10 +20,25 @@ struct TransitionEvents {
   }
 
   func run() throws -> Int32 {
+    let withUDP = plan.query.transports.contains(.udp)
+    let spaces: WatchedNamespaces
+    let open: (WatchedPlace) -> Void = { place in
+      place.monitor = try? place.run {
+        EventsMode(plan: plan, env: env, netRoot: place.netRoot).destroyMonitor(
+          tcp: true, udp: withUDP)
+      }
+    }
+    if plan.namespace == .all {
+      spaces = WatchedNamespaces(allUnder: plan.procRoot, open: open)
+    } else {
+      spaces = WatchedNamespaces(own: netRoot, label: plan.namespaceLabel, open: open)
+    }
+    return try run(spaces)
+  }
+
+  func run(_ spaces: WatchedNamespaces) throws -> Int32 {
     let ticker = env.ticker(plan.interval)
-    let lookups = NetlinkLookups()
-    let realtimeOffset = ticker.wallClock() - Int64(Self.monotonicNow())
-    var tracker = TransitionTracker(realtimeOffset: realtimeOffset)
+    let feed = TransitionFeed(source: source, spaces: spaces, wallClock: ticker.wallClock)
     let cache = plan.programs ? env.ownerCache() : nil
     var owners: OwnerTable? = nil
     /// inode → the `PID/Program name` it had, for sockets that outlive their owner's hold.
@@ -33,21 +48,7 @@ struct TransitionEvents {
     var udpQuery = plan.query
     udpQuery.transports = [.udp]
     let withUDP = plan.query.transports.contains(.udp)
-    let monitor = EventsMode(plan: plan, env: env, netRoot: netRoot).destroyMonitor(
-      tcp: true, udp: withUDP)
-    var udpTracker = SocketTracker()
-    var udpMemory = OwnerMemory()
-    var udpStream = OwnedStream(
-      source: env.source(netRoot), query: udpQuery, ownerFilter: plan.ownerFilter, owners: cache)
-
-    /// The TCP table now: the first dump, and again after lost records.
-    func dumpTCP() throws -> [SocketRecord] {
-      var records: [SocketRecord] = []
-      let stream = OwnedStream(source: env.source(netRoot), query: tcpQuery, owners: cache)
-      owners = try stream.run(start: { _ in }, each: { records.append(copy $0) })
-      remember(records.map(\.inode))
-      return records
-    }
+    let labelled = plan.namespace == .all
 
     func remember(_ inodes: [UInt64]) {
       guard let owners else { return }
@@ -90,6 +91,11 @@ struct TransitionEvents {
       return admits(before)
     }
 
+    /// Events from here on are of `place` (with --all-netns each is labelled).
+    func at(_ place: WatchedPlace?) {
+      if labelled { log.label(place?.label) }
+    }
+
     func write(_ changes: [TransitionTracker.Change]) throws {
       guard !changes.isEmpty else { return }
       refreshOwners(for: changes.map(\.event.record.inode))
@@ -109,88 +115,86 @@ struct TransitionEvents {
             former = true
           }
         }
+        at(feed.place(c.namespace))
         try log.write(
           .socket(e, owner: owner, former: former, note: nil, lifetime: lifetime))
         if gone { remembered[e.record.inode] = nil }
       }
     }
 
-    func drain(flush: Bool = false) throws {
-      var lost: Int64? = nil
-      try source.drain(flush: flush) { event in
-        switch event {
-        case .transition(let t):
-          if t.kind == .stateChange {
-            tracker.apply(t, lookups: lookups)
-          } else if let r = tracker.socket(at: t.socketAddress), admits(r) {
-            let kind: EventItem.PacketEvent =
-              t.kind == .resetSent
-              ? .resetSent : t.kind == .resetReceived ? .resetReceived : .retransmit
-            try log.write(
-              .packet(
-                kind, record: r, time: Int64(t.monotonicNanoseconds) + realtimeOffset,
-                owner: plan.programs ? owners?.label(of: r.inode) ?? remembered[r.inode] : nil))
-          }
-        case .lost(_, let at):
-          lost = Int64(at) + realtimeOffset
-        }
-      }
-      try write(tracker.take())
-      if let lost {
-        // The kernel dropped records: say so, and take the table again.
-        try log.write(.lost(time: lost))
-        tracker.resynchronize(try dumpTCP(), monotonic: Self.monotonicNow())
-        try write(tracker.take())
-      }
+    feed.dump = { place in
+      var records: [SocketRecord] = []
+      let stream = OwnedStream(source: env.source(place.netRoot), query: tcpQuery, owners: cache)
+      let found = try stream.run(start: { _ in }, each: { records.append(copy $0) })
+      if let found { owners = found }
+      remember(records.map(\.inode))
+      return records
+    }
+    feed.packet = { t, r, place in
+      guard admits(r) else { return }
+      let kind: EventItem.PacketEvent =
+        t.kind == .resetSent ? .resetSent : t.kind == .resetReceived ? .resetReceived : .retransmit
+      at(place)
+      try log.write(
+        .packet(
+          kind, record: r, time: Int64(t.monotonicNanoseconds) + feed.realtimeOffset,
+          owner: plan.programs ? owners?.label(of: r.inode) ?? remembered[r.inode] : nil))
+    }
+    feed.lost = { time in
+      // What came before the loss first, then the line, then what the new dump says.
+      try write(feed.take())
+      try log.write(.lost(time: time))
+    }
+    feed.otherDestroyed = { r, place in
+      guard udpQuery.families.contains(r.family) && udpQuery.matches(r) else { return }
+      place.udpTracker.noteDestroyed(r, at: ticker.wallClock())
+    }
+    feed.notificationsLost = { _ in
+      guard withUDP else { return }
+      // UDP's notifications: the next poll, now, finds what they would have said.
+      try log.write(.lost(time: ticker.wallClock()))
+      ticker.tickNow()
     }
 
+    /// Each namespace's UDP sockets, compared with the last poll's.
     func pollUDP() throws {
       guard withUDP else { return }
-      udpStream.formerOwner = { [udpMemory] in udpMemory.owner(of: $0) }
-      udpTracker.begin(at: ticker.wallClock())
-      let udpOwners = try udpStream.runOwnersAfter { udpTracker.observe($0) }
-      for e in udpTracker.finish() {
-        if e.change == .brief && !udpStream.admits(e.record, owners: nil) { continue }
-        try log.write(EventsMode.item(e, plan.programs, udpOwners, udpMemory))
+      for place in spaces.current {
+        let memory = place.udpMemory
+        var stream = OwnedStream(
+          source: env.source(place.netRoot), query: udpQuery, ownerFilter: plan.ownerFilter,
+          owners: cache)
+        stream.formerOwner = { memory.owner(of: $0) }
+        place.udpTracker.begin(at: ticker.wallClock())
+        let udpOwners = try place.run {
+          try stream.runOwnersAfter { place.udpTracker.observe($0) }
+        }
+        at(place)
+        for e in place.udpTracker.finish() {
+          if e.change == .brief && !stream.admits(e.record, owners: nil) { continue }
+          try log.write(EventsMode.item(e, plan.programs, udpOwners, place.udpMemory))
+        }
+        if let udpOwners { place.udpMemory.update(place.udpTracker.records, udpOwners) }
       }
-      if let udpOwners { udpMemory.update(udpTracker.records, udpOwners) }
     }
 
-    tracker.prime(try dumpTCP(), monotonic: Self.monotonicNow())
+    try feed.start()
     try pollUDP()
     try env.output.flush()
-    let fds = [source.fileDescriptor] + (monitor.map { [$0.fd] } ?? [])
     while true {
-      switch ticker.wait(keys: false, extra: fds) {
+      switch ticker.wait(keys: false, extra: feed.fileDescriptors) {
       case .tick:
-        try drain()
-        tracker.tick(monotonic: Self.monotonicNow(), lookups: lookups)
-        try write(tracker.take())
+        try feed.tick()
+        try write(feed.take())
         try pollUDP()
         try env.output.flush()
       case .readable(let fd):
-        if fd == source.fileDescriptor {
-          try drain()
-        } else if let monitor {
-          let now = ticker.wallClock()
-          // Every TCP notification is evidence of a socket's namespace, whatever the filter;
-          // UDP's are filtered as the dumps are.
-          let complete = try monitor.drain(SocketQuery(scope: .all)) { r in
-            if r.transport == .tcp {
-              tracker.noteDestroyed(copy r, monotonic: Self.monotonicNow())
-            } else if udpQuery.families.contains(r.family) && udpQuery.matches(r) {
-              udpTracker.noteDestroyed(copy r, at: now)
-            }
-          }
-          if !complete && withUDP {
-            try log.write(.lost(time: now))
-            ticker.tickNow()
-          }
-        }
-        try write(tracker.take())
+        _ = try feed.readable(fd)
+        try write(feed.take())
         try env.output.flush()
       case .stop:
-        try drain(flush: true)
+        try feed.drain(flush: true)
+        try write(feed.take())
         try log.end()
         return 0
       case .resize, .key, .suspend, .resume:

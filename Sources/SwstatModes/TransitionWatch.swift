@@ -35,9 +35,6 @@ struct TransitionWatch {
     defer { terminal?.restore() }
     let form: WatchOutput.Form = terminal.map { .screen($0) } ?? (plan.json ? .json : .line)
     var output = WatchOutput(output: env.output, form: form)
-    let lookups = NetlinkLookups()
-    let realtimeOffset = ticker.wallClock() - Int64(TransitionEvents.monotonicNow())
-    var tracker = TransitionTracker(realtimeOffset: realtimeOffset)
     let cache = plan.programs ? env.ownerCache() : nil
     var owners: OwnerTable? = nil
     var tcpQuery = plan.query
@@ -46,8 +43,11 @@ struct TransitionWatch {
     var udpQuery = plan.query
     udpQuery.transports = [.udp]
     let withUDP = plan.query.transports.contains(.udp)
-    let monitor = EventsMode(plan: plan, env: env, netRoot: netRoot).destroyMonitor(
-      tcp: true, udp: false)
+    let spaces = WatchedNamespaces(own: netRoot, label: nil) { place in
+      place.monitor = EventsMode(plan: plan, env: env, netRoot: netRoot).destroyMonitor(
+        tcp: true, udp: false)
+    }
+    let feed = TransitionFeed(source: source, spaces: spaces, wallClock: ticker.wallClock)
     var table = Table()
     var edges: [StateEdge: Int] = [:]
     var resetsSent = 0
@@ -72,17 +72,26 @@ struct TransitionWatch {
       return owners.inodes(matching: filter).contains(r.inode)
     }
 
-    func dumpTCP() throws -> [SocketRecord] {
+    feed.dump = { place in
       var records: [SocketRecord] = []
-      let stream = OwnedStream(source: env.source(netRoot), query: tcpQuery, owners: cache)
+      let stream = OwnedStream(source: env.source(place.netRoot), query: tcpQuery, owners: cache)
       owners = try stream.run(start: { _ in }, each: { records.append(copy $0) })
       table = Table()
       for r in records where admits(r) { table.add(r, 1) }
       return records
     }
+    feed.packet = { t, r, _ in
+      guard admits(r) else { return }
+      if t.kind == .resetSent { resetsSent += 1 }
+      if t.kind == .resetReceived { resetsReceived += 1 }
+    }
 
     func apply(_ changes: [TransitionTracker.Change]) {
-      if let cache, changes.contains(where: { $0.event.record.inode != 0 && owners?.label(of: $0.event.record.inode) == nil }) {
+      if let cache,
+        changes.contains(where: {
+          $0.event.record.inode != 0 && owners?.label(of: $0.event.record.inode) == nil
+        })
+      {
         owners = OwnerTable(cache.finish(inodes: changes.map(\.event.record.inode)))
       }
       for c in changes {
@@ -108,26 +117,20 @@ struct TransitionWatch {
       }
     }
 
-    func drain() throws {
-      var lost = false
-      try source.drain { event in
-        switch event {
-        case .transition(let t):
-          if t.kind == .stateChange {
-            tracker.apply(t, lookups: lookups)
-          } else if let r = tracker.socket(at: t.socketAddress), admits(r) {
-            if t.kind == .resetSent { resetsSent += 1 }
-            if t.kind == .resetReceived { resetsReceived += 1 }
-          }
-        case .lost:
-          lost = true
-        }
-      }
-      apply(tracker.take())
-      if lost {
-        // The kernel dropped records: the counts start over from a dump.
-        tracker.resynchronize(try dumpTCP(), monotonic: TransitionEvents.monotonicNow())
-        _ = tracker.take()
+    var resynchronizing = false
+    feed.lost = { _ in
+      // The kernel dropped records: the counts start over from the dump that follows.
+      apply(feed.take())
+      resynchronizing = true
+    }
+    /// The changes since: counted, unless they are the differences a new dump found (the
+    /// counts start over from it).
+    func takeChanges() {
+      let changes = feed.take()
+      if resynchronizing {
+        resynchronizing = false
+      } else {
+        apply(changes)
       }
     }
 
@@ -157,7 +160,7 @@ struct TransitionWatch {
       lastUDP = seen
       if let cache {
         owners = OwnerTable(cache.finish(inodes: []))
-        tracker.forEachOurs { r in
+        feed.tracker.forEachWatched { r, _ in
           guard admits(r), let program = owners?.program(of: r.inode) else { return }
           programs[program, default: 0] += 1
         }
@@ -181,28 +184,18 @@ struct TransitionWatch {
       return f
     }
 
-    tracker.prime(try dumpTCP(), monotonic: TransitionEvents.monotonicNow())
+    try feed.start()
     try output.write(frame())
-    let fds = [source.fileDescriptor] + (monitor.map { [$0.fd] } ?? [])
     while true {
-      let wake = ticker.wait(keys: terminal != nil, extra: fds)
+      let wake = ticker.wait(keys: terminal != nil, extra: feed.fileDescriptors)
       switch wake {
       case .tick:
-        try drain()
-        tracker.tick(monotonic: TransitionEvents.monotonicNow(), lookups: lookups)
-        apply(tracker.take())
+        try feed.tick()
+        takeChanges()
         try output.write(frame())
       case .readable(let fd):
-        if fd == source.fileDescriptor {
-          try drain()
-        } else if let monitor {
-          _ = try monitor.drain(SocketQuery(scope: .all)) { r in
-            if r.transport == .tcp {
-              tracker.noteDestroyed(copy r, monotonic: TransitionEvents.monotonicNow())
-            }
-          }
-          apply(tracker.take())
-        }
+        _ = try feed.readable(fd)
+        takeChanges()
       default:
         if try WatchMode.handle(wake, ticker, terminal, output) { return 0 }
       }

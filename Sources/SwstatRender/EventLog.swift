@@ -44,8 +44,8 @@ public final class EventLog: OutputSink {
   private let json: SocketJSON?
   private let withOwners: Bool
 
-  private let label: String?
-  private let netns: [UInt8]?
+  private var label: String?
+  private var netns: [UInt8]?
 
   /// A log writing to `out`; `owners`: an owner label on each line (-p); `netns`: the network
   /// namespace the events are of (`--netns`), on each line.
@@ -57,6 +57,14 @@ public final class EventLog: OutputSink {
     let writer = json ? SocketJSON(output: output) : nil
     self.json = writer
     if let writer, let netns { try? writer.begin(Section(.inet, netns: netns)) }
+  }
+
+  /// The network namespace the next events are of (`--all-netns`: each event its own).
+  public func label(_ netns: [UInt8]?) {
+    guard netns != self.netns else { return }
+    self.netns = netns
+    label = netns.map { "[" + Visible.text($0) + "] " }
+    if let json { try? json.begin(Section(.inet, netns: netns)) }
   }
 
   public func begin(_ section: Section) throws(OutputError) {}
@@ -111,7 +119,7 @@ public final class EventLog: OutputSink {
       if packet == nil, case .state(let from) = e.change {
         leading += "\"from\":\"\(Vocabulary.stateWord(from, r.transport))\","
       }
-      if let lifetime { leading += "\"lifetime_ms\":\(Self.milliseconds(lifetime)),"}
+      if let lifetime { leading += "\"lifetime_ms\":\(Self.milliseconds(lifetime))," }
       if let owner { leading += "\"owner\":" + JSONText.string(owner) + "," }
       if let note { leading += "\"note\":\"\(note)\"," }
       return try json.write(r, leading: leading)

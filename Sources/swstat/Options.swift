@@ -133,7 +133,7 @@ struct Options: ParsableArguments {
   var netns: String?
   @Flag(
     name: .customLong("all-netns"),
-    help: "List the sockets of every network namespace, each row labelled (needs root).")
+    help: "Every network namespace, each row (or --events line) labelled (needs root).")
   var allNetns = false
   @Option(
     name: .customLong("transitions"),

@@ -42,7 +42,8 @@ enum PlanBuilder {
       if let why = filter.refusal(for: f.source) { throw UsageError(why) }
       if f.events, let keyword = filter.expression?.kernelOnlyKeyword {
         throw UsageError(
-          "filter: \"\(keyword)\" can only be tested by the kernel's dump; --events also sees sockets through destroy notifications")
+          "filter: \"\(keyword)\" can only be tested by the kernel's dump; --events also sees sockets through destroy notifications"
+        )
       }
     }
     if let text = f.countBy {
@@ -145,7 +146,8 @@ enum PlanBuilder {
       }
       if namedFilter {
         throw UsageError(
-          "\(flag): --state, --sport, --dport, --port, --src, --dst and filter words select TCP and UDP sockets; list \(f.unix ? "UNIX" : "raw") sockets apart")
+          "\(flag): --state, --sport, --dport, --port, --src, --dst and filter words select TCP and UDP sockets; list \(f.unix ? "UNIX" : "raw") sockets apart"
+        )
       }
     }
     if plan.mode == .statistics && (namedFilter || plan.ownerFilter != nil) {
@@ -196,7 +198,19 @@ enum PlanBuilder {
       if f.netns != nil { throw UsageError("--netns and --all-netns exclude each other") }
       switch plan.mode {
       case .rows, .statistics: break
-      default: throw UsageError("--all-netns lists sockets; it does not count or watch them")
+      case .events:
+        // One tracepoint sees every namespace; polling would dump each one every tick.
+        guard plan.transitions != .poll else {
+          throw UsageError(
+            "--all-netns --events follows every namespace through the tracepoint; --transitions poll follows one (--netns NAME)"
+          )
+        }
+        guard plan.query.transports.contains(.tcp) else {
+          throw UsageError("--all-netns --events follows TCP through the tracepoint: add -t")
+        }
+      default:
+        throw UsageError(
+          "--all-netns lists sockets and follows events; it does not count or watch them")
       }
       plan.namespace = .all
     } else if let name = f.netns {

@@ -224,6 +224,78 @@ struct TransitionEventsTests {
     #expect(t1 < t2 && t2 < t3)
   }
 
+  /// Two namespaces hold the same sockets (a listener and a connection, the same 4-tuples, the
+  /// same states) before swstat starts. Watching one (`ip netns exec A`): the other's closing
+  /// shows nothing, its own closing shows. With --all-netns: each namespace's changes, labelled
+  /// with its name, none twice, B's before A's.
+  @Test(.enabled(if: available(root: true, tools: ["ip", "python3"])))
+  func sameSocketsInTwoNamespaces() throws {
+    try requireTools(root: true, ["ip", "python3"])
+    let a = try NetworkNamespace()
+    defer { a.delete() }
+    let b = try NetworkNamespace()
+    defer { b.delete() }
+    let holdA = try Lifecycles(
+      in: a, serverPort: 7600, clientBase: 0, count: 0, rate: 0, holdPort: 30600, wait: true)
+    defer { holdA.finish() }
+    let holdB = try Lifecycles(
+      in: b, serverPort: 7600, clientBase: 0, count: 0, rate: 0, holdPort: 30600, wait: true)
+    defer { holdB.finish() }
+    let one = try Background([
+      "ip", "netns", "exec", a.name, swstatPath, "--events", "-t", "--json", "--interval", "0.1",
+      "--transitions", "tracepoint",
+    ])
+    let all = try Background([
+      swstatPath, "--all-netns", "--events", "-tn", "--json", "--interval", "0.1",
+    ])
+    usleep(1_500_000)
+    holdB.finish()
+    usleep(1_500_000)
+    let before = one.output
+    holdA.finish()
+    usleep(1_500_000)
+    #expect(one.stop() == 0)
+    #expect(all.stop() == 0)
+
+    func events(_ text: String) throws -> [[String: Any]] {
+      try text.split(separator: "\n").compactMap {
+        try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }.filter {
+        let local = ($0["local"] as? [String: Any])?["port"] as? Int
+        let remote = ($0["remote"] as? [String: Any])?["port"] as? Int
+        return local == 7600 || remote == 7600
+      }
+    }
+    func describe(_ o: [String: Any]) -> String {
+      let local = (o["local"] as? [String: Any])?["port"] ?? "?"
+      let remote = (o["remote"] as? [String: Any])?["port"] ?? "?"
+      return
+        "\(o["netns"] ?? "-") \(o["event"] ?? "?") \(local)-\(remote) \(o["from"] ?? "") \(o["state"] ?? "")"
+    }
+    let early = try events(before)
+    #expect(early.isEmpty, "B's sockets shown as A's: \(early.map(describe))")
+    let mine = try events(one.output)
+    #expect(
+      mine.contains { $0["event"] as? String == "gone" && $0["state"] as? String == "LISTEN" },
+      "A's listener's end: \(mine.map(describe))")
+    #expect(
+      mine.contains { (($0["local"] as? [String: Any])?["port"] as? Int) == 30600 },
+      "A's connection: \(mine.map(describe))")
+
+    let labelled = try events(all.output)
+    let names = labelled.map { $0["netns"] as? String ?? "" }
+    #expect(Set(names) == [a.name, b.name], "\(labelled.map(describe))")
+    let lastB = names.lastIndex(of: b.name) ?? -1
+    let firstA = names.firstIndex(of: a.name) ?? -1
+    #expect(lastB < firstA, "B's changes first: \(labelled.map(describe))")
+    for ns in [a.name, b.name] {
+      let its = labelled.filter { $0["netns"] as? String == ns }.map(describe)
+      #expect(Set(its).count == its.count, "\(ns): twice: \(its)")
+      #expect(its.contains { $0.contains("gone 7600-0") }, "\(ns): \(its)")
+      #expect(its.contains { $0.contains(" 30600-7600 ") }, "\(ns): \(its)")
+    }
+  }
+
   /// Without privileges: `auto` falls back to polling and says so (-v, and the first NDJSON
   /// object); forcing the tracepoint is one line and exit 1.
   @Test(.enabled(if: available(root: true, tools: ["setpriv"])))

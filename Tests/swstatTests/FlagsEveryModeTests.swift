@@ -6,17 +6,29 @@ import Testing
 /// each now works in every mode, or is refused with one line (exit 64).
 @Suite struct FlagsEveryModeTests {
   /// Accepted and ignored before; refused now, the flag named.
-  @Test(arguments: [
-    (["-tan", "--interval", "1"], "--interval: applies to -c, --watch and --events only"),
-    (["--watch", "--interval", "0x10"], "expected seconds from 0.01 to 86400, got \"0x10\""),
-    (["-t", "--count-by", "state,state"], "key \"state\" given twice"),
-    (["export", "--max-ports", "5"], "--max-ports applies to --by-port only"),
-    (["-sx"], "no statistics support for UNIX domain sockets"),
-    (["-x", "--count"], "-x and -w only list"),
-    (["-xt", "--sport", "22"], "select TCP and UDP sockets"),
-    (["--all-netns", "--watch"], "--all-netns lists sockets; it does not count or watch them"),
-    (["--count", "-c"], "are separate modes: give one"),
-  ] as [([String], String)])
+  @Test(
+    arguments: [
+      (["-tan", "--interval", "1"], "--interval: applies to -c, --watch and --events only"),
+      (["--watch", "--interval", "0x10"], "expected seconds from 0.01 to 86400, got \"0x10\""),
+      (["-t", "--count-by", "state,state"], "key \"state\" given twice"),
+      (["export", "--max-ports", "5"], "--max-ports applies to --by-port only"),
+      (["-sx"], "no statistics support for UNIX domain sockets"),
+      (["-x", "--count"], "-x and -w only list"),
+      (["-xt", "--sport", "22"], "select TCP and UDP sockets"),
+      (
+        ["--all-netns", "--watch"],
+        "--all-netns lists sockets and follows events; it does not count or watch them"
+      ),
+      (
+        ["--all-netns", "--events", "--transitions", "poll"],
+        "--all-netns --events follows every namespace through the tracepoint; --transitions poll follows one (--netns NAME)"
+      ),
+      (
+        ["--all-netns", "--events", "-u"],
+        "--all-netns --events follows TCP through the tracepoint: add -t"
+      ),
+      (["--count", "-c"], "are separate modes: give one"),
+    ] as [([String], String)])
   func refusedWithTheFlagNamed(args: [String], message: String) throws {
     let r = try runCommand([swstatPath] + args)
     #expect(r.status == 64, "\(args)")
@@ -34,9 +46,11 @@ import Testing
   /// theirs (netstat -ac, -xc, -wc).
   @Test(arguments: [["-ac"], ["-xc"], ["-wc"]])
   func continuousRepeatsEveryTable(flags: [String]) throws {
-    let r = try runCommand(["timeout", "-s", "INT", "1.5", swstatPath] + flags + ["--interval", "0.5"])
+    let r = try runCommand(
+      ["timeout", "-s", "INT", "1.5", swstatPath] + flags + ["--interval", "0.5"])
     let banners = flags == ["-wc"] ? "Active Internet connections" : "Active UNIX domain sockets"
-    #expect(r.stdout.components(separatedBy: banners).count - 1 >= 2, "\(flags): \(r.stdout.prefix(300))")
+    #expect(
+      r.stdout.components(separatedBy: banners).count - 1 >= 2, "\(flags): \(r.stdout.prefix(300))")
     #expect(r.stderr.isEmpty, "\(r.stderr)")
   }
 

@@ -1,0 +1,133 @@
+import Glibc
+import SwstatCore
+
+/// The TCP state changes of the namespaces watched, as `--events` and `--watch` take them from
+/// the tracepoint: the tracepoint's records joined with sock_diag by `TransitionTracker`, each
+/// namespace's destroy notifications, records the kernel dropped made good by dumping again,
+/// and — with `--all-netns` — namespaces made meanwhile primed and those gone let go.
+///
+/// The mode says how a namespace's TCP table is dumped (`dump`, with owners as it needs them)
+/// and takes what comes out: `take()` the changes after each call, `packet` each reset or
+/// retransmission on a watched socket, `otherDestroyed` each UDP notification.
+final class TransitionFeed {
+  let source: TransitionSource
+  let spaces: WatchedNamespaces
+  private(set) var tracker: TransitionTracker
+  /// A namespace's TCP table now (run inside it): the first dump, and again after lost records.
+  var dump: (WatchedPlace) throws -> [SocketRecord] = { _ in [] }
+  /// A reset or a retransmission on a socket watched, with its namespace.
+  var packet: (Transition, SocketRecord, WatchedPlace) throws -> Void = { _, _, _ in }
+  /// A destroy notification that is not TCP's (UDP), from a place.
+  var otherDestroyed: (SocketRecord, WatchedPlace) -> Void = { _, _ in }
+  /// The kernel dropped tracepoint records (at CLOCK_REALTIME ns): called before the tables
+  /// are dumped again and the differences come out of `take()`.
+  var lost: (Int64) throws -> Void = { _ in }
+  /// The kernel dropped a place's destroy notifications (TCP's only delay decisions: a
+  /// socket's namespace is then found by lookup).
+  var notificationsLost: (WatchedPlace) throws -> Void = { _ in }
+  /// CLOCK_REALTIME − CLOCK_MONOTONIC, ns.
+  let realtimeOffset: Int64
+  private var lastScan: UInt64 = 0
+
+  init(source: TransitionSource, spaces: WatchedNamespaces, wallClock: () -> Int64) {
+    self.source = source
+    self.spaces = spaces
+    realtimeOffset = wallClock() - Int64(TransitionEvents.monotonicNow())
+    tracker = TransitionTracker(realtimeOffset: realtimeOffset)
+  }
+
+  /// The place with this number, if still watched.
+  func place(_ namespace: Int) -> WatchedPlace? {
+    spaces.watches(namespace) ? spaces.places[namespace] : nil
+  }
+
+  /// The file descriptors to poll: the tracepoint's rings, each namespace's notifications.
+  var fileDescriptors: [Int32] {
+    [source.fileDescriptor] + spaces.current.compactMap { $0.monitor?.fd }
+  }
+
+  /// Every namespace's first dump.
+  func start() throws {
+    for place in spaces.current {
+      tracker.prime(try place.run { try dump(place) }, namespace: place.index, monotonic: now())
+    }
+    lastScan = now()
+  }
+
+  /// Reads what the tracepoint has (`flush`: everything, the reorder window too).
+  func drain(flush: Bool = false) throws {
+    var lostAt: Int64? = nil
+    try source.drain(flush: flush) { event in
+      switch event {
+      case .transition(let t):
+        if t.kind == .stateChange {
+          tracker.apply(t, lookups: spaces)
+        } else if let (r, ns) = tracker.socket(at: t.socketAddress), let place = place(ns) {
+          try packet(t, r, place)
+        }
+      case .lost(_, let at):
+        lostAt = Int64(at) + realtimeOffset
+      }
+    }
+    try primeAdded()
+    if let lostAt { try resynchronize(at: lostAt) }
+  }
+
+  /// A tick: the tracepoint read, undecided and timewait sockets looked at, and every few
+  /// seconds (with `--all-netns`) the host's namespaces looked at.
+  func tick() throws {
+    try drain()
+    let t = now()
+    tracker.tick(monotonic: t, lookups: spaces)
+    if t >= lastScan + 5_000_000_000 {
+      lastScan = t
+      spaces.scan(force: true)
+    }
+    try primeAdded()
+  }
+
+  /// A namespace's destroy notifications are readable (`fd`); false when `fd` is not one.
+  func readable(_ fd: Int32) throws -> Bool {
+    if fd == source.fileDescriptor {
+      try drain()
+      return true
+    }
+    guard let place = spaces.current.first(where: { $0.monitor?.fd == fd }),
+      let monitor = place.monitor
+    else { return false }
+    // Every TCP notification is evidence of a socket's namespace, whatever the filter.
+    let complete = try monitor.drain(SocketQuery(scope: .all)) { r in
+      if r.transport == .tcp {
+        tracker.noteDestroyed(copy r, namespace: place.index, monotonic: now())
+      } else {
+        otherDestroyed(copy r, place)
+      }
+    }
+    if !complete { try notificationsLost(place) }
+    return true
+  }
+
+  /// The changes decided since the last call.
+  func take() -> [TransitionTracker.Change] { tracker.take() }
+
+  /// Lost records: every namespace dumped again, the differences reported.
+  private func resynchronize(at time: Int64) throws {
+    try lost(time)
+    for place in spaces.current {
+      let records = try place.run { try dump(place) }
+      tracker.resynchronize(records, namespace: place.index, monotonic: now())
+    }
+  }
+
+  /// Namespaces found since (primed with their sockets) and gone since (their sockets GONE).
+  private func primeAdded() throws {
+    for place in spaces.takeAdded() {
+      // One that went away before its dump is let go at the next scan.
+      guard let records = try? place.run({ try dump(place) }) else { continue }
+      tracker.prime(records, namespace: place.index, monotonic: now())
+    }
+    for index in spaces.takeGone() { tracker.leave(namespace: index, monotonic: now()) }
+  }
+
+  private func now() -> UInt64 { TransitionEvents.monotonicNow() }
+}
