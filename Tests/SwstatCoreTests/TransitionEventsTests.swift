@@ -296,6 +296,48 @@ struct TransitionEventsTests {
     }
   }
 
+  /// --all-netns: a namespace made while swstat runs is found by its first connection (its
+  /// events labelled with its name), and once deleted it is let go — no thread of swstat's
+  /// stays in it, so swstat does not keep it alive.
+  @Test(.enabled(if: available(root: true, tools: ["ip", "python3"])))
+  func namespacesComeAndGo() throws {
+    try requireTools(root: true, ["ip", "python3"])
+    let all = try Background([
+      swstatPath, "--all-netns", "--events", "-tn", "--json", "--interval", "0.1",
+    ])
+    defer { _ = all.stop() }
+    usleep(1_000_000)
+    let c = try NetworkNamespace()
+    var deleted = false
+    defer { if !deleted { c.delete() } }
+    let inode = NetworkNamespaces.nsInode("/run/netns/" + c.name)
+    let run = try Lifecycles(in: c, serverPort: 7700, clientBase: 31700, count: 8, rate: 20)
+    try run.expectLine("done")
+    run.finish()
+    usleep(1_000_000)
+    let labelled = all.output.split(separator: "\n").filter {
+      $0.contains("\"netns\":\"\(c.name)\"") && $0.contains("\"port\":7700")
+    }
+    #expect(labelled.count >= 8, "\(labelled.count) events labelled \(c.name)")
+    func threadsInside() -> Int {
+      let pid = all.process.processIdentifier
+      let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+      return tasks.filter {
+        NetworkNamespaces.nsInode("/proc/\(pid)/task/\($0)/ns/net") == inode
+      }.count
+    }
+    #expect(threadsInside() == 1, "one thread of swstat's in \(c.name)")
+    c.delete()
+    deleted = true
+    var inside = threadsInside()
+    for _ in 0..<80 where inside > 0 {
+      usleep(100_000)
+      inside = threadsInside()
+    }
+    #expect(inside == 0, "\(inside) threads still in the deleted namespace after 8 s")
+    #expect(all.process.isRunning)
+  }
+
   /// Without privileges: `auto` falls back to polling and says so (-v, and the first NDJSON
   /// object); forcing the tracepoint is one line and exit 1.
   @Test(.enabled(if: available(root: true, tools: ["setpriv"])))
