@@ -1,5 +1,6 @@
 /// sock_diag first, /proc/net when the kernel refuses (as `ss` does). The choice is made per
-/// table and before its first record is delivered, so no row is ever printed twice.
+/// table and before its first record is delivered, so no row is ever printed twice. A query
+/// with `extras` never falls back: /proc/net cannot give them.
 public struct FallbackSource: SocketSource {
   /// The netlink source tried first.
   public let primary: NetlinkSource
@@ -28,7 +29,9 @@ public struct FallbackSource: SocketSource {
     do {
       try primary.forEach(table, query, body)
     } catch let error as SocketSourceError {
-      guard case .unavailable = error else { throw error }
+      // /proc/net has no tcp_info, memory or cgroup: a listing that asked for them says why
+      // netlink failed rather than print rows without what was asked.
+      guard case .unavailable = error, query.extras.isEmpty else { throw error }
       onFallback(table, error)
       try fallback.forEach(table, query, body)
     }

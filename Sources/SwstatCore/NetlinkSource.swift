@@ -100,11 +100,13 @@ public struct NetlinkSource: SocketSource {
     return (rc < 0 ? rc : 0, records)
   }
 
-  /// Writes the raw replies of one dump of `table` to `fd` (how the replay fixtures were made).
+  /// Writes the raw replies of one dump of `table` to `fd` (how the replay fixtures were made),
+  /// asking for `extras` as a query with them would.
   public static func record(
-    _ table: SocketTable, states: StateMask = .all, to fd: FileDescriptor
+    _ table: SocketTable, states: StateMask = .all, extras: SocketExtras.Kinds = [],
+    to fd: FileDescriptor
   ) throws {
-    let rc = Shim.diagRecord(table, states: states.rawValue, fd: fd)
+    let rc = Shim.diagRecord(table, states: states.rawValue, extras: extras, fd: fd)
     if rc < 0 {
       throw SocketSourceError.unavailable(source: "netlink", errno: Errno(rawValue: -rc))
     }

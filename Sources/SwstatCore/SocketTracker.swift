@@ -97,7 +97,9 @@ public struct SocketTracker: Sendable {
   /// How many sockets the last dump had.
   public var count: Int { records.count }
 
-  /// Notes a destroy notification; its meaning is settled by the next dump.
+  /// Notes a destroy notification; its meaning is settled by the next dump. When it carries
+  /// extras (the final tcp_info), the socket's GONE (or BRIEF) event carries them, and so does
+  /// the TIME_WAIT socket that takes its cookie, until it goes too.
   public mutating func noteDestroyed(_ r: SocketRecord, at time: Int64) {
     destroyed[Key(r)] = (r, time)
   }
@@ -118,11 +120,19 @@ public struct SocketTracker: Sendable {
     let state = r.stateCode
     if let i = index(of: r) {
       let at = Int(i)
+      var kept = copy r
+      if state == SocketState.timeWait.rawValue && kept.extras == nil {
+        // A TIME_WAIT socket keeps its cookie from the full socket it replaced, whose destroy
+        // notification carried the connection's final tcp_info: keep that for its GONE.
+        kept.extras =
+          (destroyed.isEmpty ? nil : destroyed[Key(r)]?.record.extras)
+          ?? (records[at].stateCode == state ? records[at].extras : nil)
+      }
       if reporting && records[at].stateCode != state && seenIn[at] != dump {
         pending.append(
-          SocketEvent(change: .state(from: records[at].stateCode), record: copy r, time: time))
+          SocketEvent(change: .state(from: records[at].stateCode), record: kept, time: time))
       }
-      records[at] = copy r
+      records[at] = kept
       seenIn[at] = dump
       return
     }
@@ -147,10 +157,13 @@ public struct SocketTracker: Sendable {
     var at = records.count - 1
     while at >= 0 {
       if seenIn[at] != dump {
-        let old = records[at]
+        var old = records[at]
         let key = Key(old)
         gone.insert(key)
         if reporting {
+          // What the connection carried: the destroy notification's final tcp_info, when the
+          // monitor decodes it (DestroyMonitor's `extras: .info`).
+          if let final = destroyed[key]?.record.extras { old.extras = final }
           pending.append(
             SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
         }

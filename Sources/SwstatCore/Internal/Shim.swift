@@ -28,7 +28,7 @@ extension SocketRecord {
       listenBacklog: raw.has_backlog != 0 ? raw.backlog : nil, uid: raw.uid, inode: raw.inode,
       cookie: raw.cookie, timerCode: raw.timer, timerExpiresMilliseconds: raw.expires_ms,
       retransmits: raw.retransmits, probes: raw.probes,
-      shutdown: raw.has_shutdown != 0 ? raw.shutdown : nil)
+      shutdown: raw.has_shutdown != 0 ? raw.shutdown : nil, interfaceIndex: raw.ifindex)
   }
 }
 
@@ -42,8 +42,11 @@ struct Sink {
 
   @inline(__always)
   mutating func deliver(_ raw: UnsafePointer<swstat_sock>) -> Int32 {
-    let record = SocketRecord(raw.pointee)
+    var record = SocketRecord(raw.pointee)
     guard query.matches(record) else { return 0 }
+    // Only when the query asked (the C side leaves it NULL otherwise), and only for records
+    // that are kept: the one allocation a record with extras costs.
+    if let extras = raw.pointee.extras { record.extras = SocketExtras(extras) }
     do {
       try body(record)
       delivered += 1
@@ -161,10 +164,10 @@ enum Shim {
     var emitted: UInt64 = 0
     let (rc, sink) = withSink(verify ? query : .acceptAll, body) { fn, ctx in
       bytecode.withUnsafeBufferPointer { bc in
-        swstat_diag_dump_filtered(
+        swstat_diag_dump_extras(
           Kernel.family(table.family), Kernel.proto(table.transport),
-          query.kernelStateMask(for: table.transport), bc.baseAddress, bc.count, fn, ctx,
-          &emitted)
+          query.kernelStateMask(for: table.transport), bc.baseAddress, bc.count,
+          query.extras.rawValue, fn, ctx, &emitted)
       }
     }
     return (rc, emitted, sink)
@@ -179,8 +182,9 @@ enum Shim {
     var interrupted: Int32 = 0
     let (rc, sink) = withSink(query, body) { fn, ctx in
       guard let base = bytes.baseAddress else { return 0 }
-      return swstat_diag_parse(
-        base, bytes.count, Kernel.proto(transport), 0, 0, fn, ctx, &emitted, &interrupted)
+      return swstat_diag_parse_extras(
+        base, bytes.count, Kernel.proto(transport), 0, 0, query.extras.rawValue, fn, ctx,
+        &emitted, &interrupted)
     }
     return (rc, sink, interrupted != 0)
   }
@@ -221,8 +225,11 @@ enum Shim {
   }
 
   /// Records one dump's raw replies into `fd` (test fixtures).
-  static func diagRecord(_ table: SocketTable, states: UInt32, fd: FileDescriptor) -> Int32 {
+  static func diagRecord(
+    _ table: SocketTable, states: UInt32, extras: SocketExtras.Kinds, fd: FileDescriptor
+  ) -> Int32 {
     swstat_diag_record(
-      Kernel.family(table.family), Kernel.proto(table.transport), states, fd.rawValue)
+      Kernel.family(table.family), Kernel.proto(table.transport), states, extras.rawValue,
+      fd.rawValue)
   }
 }
