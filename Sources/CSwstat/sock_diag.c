@@ -130,10 +130,24 @@ static void decode_extra(const struct nlattr *attr, uint32_t extras, swstat_sock
     }
 }
 
-// Decodes one SOCK_DIAG_BY_FAMILY message into `s`, and what `extras` asks for into `x` (which
-// may be NULL when `extras` is 0): `s->extras` points at `x` when the kernel sent any of it.
-static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, uint32_t extras,
-                      swstat_sock_extras *x, swstat_sock *s) {
+// The attributes of one message (already checked by decode_one) that `extras` asks for, into
+// `x`; `s->extras` then points at `x` when the kernel sent any of it. A second walk over the
+// attributes, so that the plain listing's decode_one stays as it was.
+static void decode_extras(const struct nlmsghdr *nlh, uint32_t extras, swstat_sock_extras *x,
+                          swstat_sock *s) {
+    memset(x, 0, sizeof(*x));
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    for (const struct nlattr *attr =
+             mnl_nlmsg_get_payload_offset(nlh, sizeof(struct inet_diag_msg));
+         mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
+        if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0) continue;
+        decode_extra(attr, extras, x);
+    }
+    if (x->present != 0) s->extras = x;
+}
+
+// Decodes one SOCK_DIAG_BY_FAMILY message into `s`.
+static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock *s) {
     if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct inet_diag_msg)) return -EBADMSG;
     const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
     memset(s, 0, sizeof(*s));
@@ -169,7 +183,6 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, uint32_t ext
     s->expires_ms = m->idiag_expires;
     s->cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
     s->ifindex = m->id.idiag_if;
-    if (extras != 0) memset(x, 0, sizeof(*x));
 
     // Attributes end where the message does. mnl_attr_for_each runs to NLMSG_ALIGN(nlmsg_len),
     // up to 3 bytes past the buffer when the last message's length is not a multiple of 4
@@ -178,7 +191,6 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, uint32_t ext
     for (const struct nlattr *attr = mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
          mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
         if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0) continue;   // newer than our headers
-        if (extras != 0) decode_extra(attr, extras, x);
         if (mnl_attr_get_type(attr) == INET_DIAG_SHUTDOWN) {
             if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0) return -EBADMSG;
             s->shutdown = mnl_attr_get_u8(attr) & 3;
@@ -189,7 +201,6 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, uint32_t ext
             s->protocol = mnl_attr_get_u8(attr);
         }
     }
-    if (extras != 0 && x->present != 0) s->extras = x;
     return 0;
 }
 
@@ -207,8 +218,9 @@ typedef struct {
 static int parse_one(const struct nlmsghdr *nlh, void *arg) {
     parse_state *p = arg;
     swstat_sock s;
-    int rc = decode_one(nlh, p->protocol, p->extras, p->scratch, &s);
+    int rc = decode_one(nlh, p->protocol, &s);
     if (rc < 0) return rc;
+    if (p->extras != 0) decode_extras(nlh, p->extras, p->scratch, &s);
     *p->emitted += 1;
     return p->fn(&s, p->ctx) != 0;
 }
@@ -364,7 +376,8 @@ static int destroy_messages(const void *buf, size_t len, uint32_t extras, swstat
         if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
             swstat_sock s;
             // The protocol comes from INET_DIAG_PROTOCOL; TCP until then.
-            if (decode_one(nlh, IPPROTO_TCP, extras, &scratch, &s) == 0) {
+            if (decode_one(nlh, IPPROTO_TCP, &s) == 0) {
+                if (extras != 0) decode_extras(nlh, extras, &scratch, &s);
                 delivered++;
                 if (fn(&s, ctx) != 0) {
                     *stopped = 1;

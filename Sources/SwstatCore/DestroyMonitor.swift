@@ -17,15 +17,15 @@ import SystemPackage
 public final class DestroyMonitor {
   /// The multicast socket, for poll(2).
   public let fd: Int32
-  /// What notifications are decoded for: `.info` puts each TCP socket's final tcp_info in its
-  /// record's `extras` (the other kinds never come with a notification).
-  public let extras: SocketExtras.Kinds
+  /// Where each TCP socket's final tcp_info goes when the store asks for `.info` (the other
+  /// kinds never come with a notification): `extras?.take(for: record)` in `drain`'s body.
+  public let extras: SocketExtrasStore?
 
   /// Subscribes to the groups for TCP and/or UDP, with a receive buffer of `receiveBuffer`
-  /// bytes (raised past rmem_max when root); with `extras: .info` the records carry the final
-  /// tcp_info.
+  /// bytes (raised past rmem_max when root); with a store asking for `.info` the final
+  /// tcp_info of each socket goes there.
   public init(
-    tcp: Bool, udp: Bool, receiveBuffer: Int32 = 8 << 20, extras: SocketExtras.Kinds = []
+    tcp: Bool, udp: Bool, receiveBuffer: Int32 = 8 << 20, extras: SocketExtrasStore? = nil
   ) throws {
     let rc = swstat_diag_destroy_open(tcp ? 1 : 0, udp ? 1 : 0, receiveBuffer)
     guard rc >= 0 else {
@@ -33,7 +33,7 @@ public final class DestroyMonitor {
         source: "netlink destroy events", errno: Errno(rawValue: -rc))
     }
     fd = rc
-    self.extras = extras.intersection(.info)
+    self.extras = extras
   }
 
   deinit { close(fd) }
@@ -44,8 +44,11 @@ public final class DestroyMonitor {
   public func drain(_ query: SocketQuery, _ body: (borrowing SocketRecord) throws -> Void) throws
     -> Bool
   {
+    var query = query
+    query.extras = extras
+    let kinds = (extras?.kinds ?? []).intersection(.info)
     let (rc, sink) = withSink(query, body) { fn, ctx in
-      swstat_diag_destroy_read(fd, extras.rawValue, fn, ctx)
+      swstat_diag_destroy_read(fd, kinds.rawValue, fn, ctx)
     }
     if let error = sink.error { throw error }
     if rc == -ENOBUFS { return false }
@@ -55,15 +58,19 @@ public final class DestroyMonitor {
     return true
   }
 
-  /// Decodes a buffer of destroy notifications as `drain` reads them (tests: recorded ones).
+  /// Decodes a buffer of destroy notifications as `drain` reads them (tests: recorded ones),
+  /// their tcp_info into `extras` when it asks for `.info`.
   public static func decode(
-    _ bytes: [UInt8], extras: SocketExtras.Kinds = [],
+    _ bytes: [UInt8], extras: SocketExtrasStore? = nil,
     _ body: (borrowing SocketRecord) throws -> Void
   ) throws {
+    var query = SocketQuery.acceptAll
+    query.extras = extras
+    let kinds = (extras?.kinds ?? []).intersection(.info)
     let (_, sink) = bytes.withUnsafeBytes { buf in
-      withSink(.acceptAll, body) { fn, ctx in
+      withSink(query, body) { fn, ctx in
         guard let base = buf.baseAddress else { return 0 }
-        return swstat_diag_destroy_parse(base, buf.count, extras.rawValue, fn, ctx)
+        return swstat_diag_destroy_parse(base, buf.count, kinds.rawValue, fn, ctx)
       }
     }
     if let error = sink.error { throw error }

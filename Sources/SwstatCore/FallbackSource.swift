@@ -31,7 +31,7 @@ public struct FallbackSource: SocketSource {
     } catch let error as SocketSourceError {
       // /proc/net has no tcp_info, memory or cgroup: a listing that asked for them says why
       // netlink failed rather than print rows without what was asked.
-      guard case .unavailable = error, query.extras.isEmpty else { throw error }
+      guard case .unavailable = error, query.extras == nil else { throw error }
       onFallback(table, error)
       try fallback.forEach(table, query, body)
     }

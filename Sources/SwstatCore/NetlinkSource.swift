@@ -66,8 +66,9 @@ public struct NetlinkSource: SocketSource {
     }
   }
 
-  /// Decodes recorded SOCK_DIAG_BY_FAMILY replies, as received from the kernel, for replay.
-  /// Returns whether the recording ended with NLMSG_DONE.
+  /// Decodes recorded SOCK_DIAG_BY_FAMILY replies, as received from the kernel, for replay
+  /// (with the query's `extras`, a recording made asking for them). Returns whether the
+  /// recording ended with NLMSG_DONE.
   @discardableResult
   public static func decode(
     _ bytes: [UInt8], transport: TransportProtocol, query: SocketQuery = SocketQuery(),

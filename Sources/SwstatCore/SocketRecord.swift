@@ -131,23 +131,19 @@ public struct SocketRecord: Hashable, Sendable {
   /// The interface the socket is bound to (`idiag_if`, SO_BINDTODEVICE), 0 for none or unknown
   /// (/proc). Part of the socket's identity for SOCK_DESTROY.
   public var interfaceIndex: UInt32
-  /// What the query's `extras` asked for (tcp_info, memory, cgroup), when the kernel sent any
-  /// of it; nil otherwise, and always when nothing was asked.
-  public var extras: SocketExtras?
 
   /// The state as an enum, or nil for a number this build does not know.
   public var state: SocketState? { SocketState(rawValue: stateCode) }
   /// The timer as an enum, or nil for a number this build does not know.
   public var timer: SocketTimer? { SocketTimer(rawValue: timerCode) }
 
-  /// A record from its parts; timer, probes, shutdown, interface and extras default to none.
+  /// A record from its parts; timer, probes, shutdown and interface default to none.
   public init(
     transport: TransportProtocol, family: AddressFamily, local: Endpoint, remote: Endpoint,
     stateCode: UInt8, receiveQueue: UInt32 = 0, sendQueue: UInt32 = 0,
     listenBacklog: UInt32? = nil, uid: UInt32 = 0, inode: UInt64 = 0, cookie: UInt64 = 0,
     timerCode: UInt8 = 0, timerExpiresMilliseconds: UInt32 = 0, retransmits: UInt8 = 0,
-    probes: UInt32 = 0, shutdown: UInt8? = nil, interfaceIndex: UInt32 = 0,
-    extras: SocketExtras? = nil
+    probes: UInt32 = 0, shutdown: UInt8? = nil, interfaceIndex: UInt32 = 0
   ) {
     self.transport = transport
     self.family = family
@@ -166,7 +162,6 @@ public struct SocketRecord: Hashable, Sendable {
     self.probes = probes
     self.shutdown = shutdown
     self.interfaceIndex = interfaceIndex
-    self.extras = extras
   }
 
   /// Whether netstat counts this socket as a server: a TCP socket with remote port 0, a UDP

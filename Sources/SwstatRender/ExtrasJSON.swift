@@ -18,27 +18,40 @@ import SwstatCore
 /// `pacing_rate_bps`/`max_pacing_rate_bps` when unlimited (~0), `min_rtt_ms` before any sample.
 /// `send_rate_bps` is ss's `send` (cwnd × mss × 8 / rtt), rounded.
 public final class SocketExtrasJSON {
-  /// What was asked: which members every object has.
-  public let kinds: SocketExtras.Kinds
+  /// Where the dump put each socket's extras (the query's `extras`); its `kinds` say which
+  /// members every object has.
+  public let store: SocketExtrasStore
   /// Where cgroup ids become paths (nil: `cgroup` is null, `cgroup_id` still given).
   public let cgroups: CgroupPaths?
 
-  /// A writer for `kinds`; `cgroups` maps ids to paths for `.cgroup`.
-  public init(kinds: SocketExtras.Kinds, cgroups: CgroupPaths? = nil) {
-    self.kinds = kinds
+  /// A writer of the extras in `store`; `cgroups` maps ids to paths for `.cgroup`.
+  public init(store: SocketExtrasStore, cgroups: CgroupPaths? = nil) {
+    self.store = store
     self.cgroups = cgroups
   }
+
+  /// What was asked: which members every object has.
+  public var kinds: SocketExtras.Kinds { store.kinds }
 
   /// Longest cgroup path written (bytes, before escaping).
   static let pathLimit = 4096
 
-  /// Writes the members for `r` (each after a comma). The caller has its row open at `c`:
-  /// it is committed, and on return `c` is a fresh open row for the caller to go on with.
+  /// Writes the members for `r` from the store (each after a comma; the store drops them). The
+  /// caller has its row open at `c`: it is committed, and on return `c` is a fresh open row
+  /// for the caller to go on with.
   public func write(_ r: borrowing SocketRecord, row c: inout RowCursor, out: OutputBuffer)
     throws(OutputError)
   {
+    try write(store.take(for: r), row: &c, out: out)
+  }
+
+  /// Writes the members for extras `x` (nil: the kernel sent none), as `write(_:row:out:)`: for
+  /// extras held elsewhere, such as an event's `closing`.
+  public func write(_ x: SocketExtras?, row c: inout RowCursor, out: OutputBuffer)
+    throws(OutputError)
+  {
+    let kinds = self.kinds
     guard !kinds.isEmpty else { return }
-    let x = r.extras
     if kinds.contains(.info) {
       c.put(",\"tcp_info\":")
       if let x, let info = x.tcpInfo {

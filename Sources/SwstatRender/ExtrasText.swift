@@ -12,6 +12,8 @@ import SwstatCore
 /// out, as ss leaves out a zero. A socket with nothing to show (TIME_WAIT, UDP under --info)
 /// gets no line, where ss prints an empty one.
 public final class SocketExtrasText {
+  /// Where the dump put each socket's extras (the query's `extras`).
+  public let store: SocketExtrasStore
   /// Rates as whole bits per second (ss -n: `send 1234567bps`); else ss's `1.23Mbps`.
   public var numeric: Bool
   /// ss -o's option tokens (`ts sack ecn ecnseen fastopen usec_ts`) before the rest.
@@ -21,11 +23,13 @@ public final class SocketExtrasText {
   /// How a cgroup path (a directory name anyone may choose) is written.
   public var names: NameStyle
 
-  /// A writer; `numeric` for -n, `options` for -o, `cgroups` for --cgroup.
+  /// A writer of the extras in `store`; `numeric` for -n, `options` for -o, `cgroups` for
+  /// --cgroup.
   public init(
-    numeric: Bool = true, options: Bool = false, cgroups: CgroupPaths? = nil,
-    names: NameStyle = .visible
+    store: SocketExtrasStore, numeric: Bool = true, options: Bool = false,
+    cgroups: CgroupPaths? = nil, names: NameStyle = .visible
   ) {
+    self.store = store
     self.numeric = numeric
     self.options = options
     self.cgroups = cgroups
@@ -35,14 +39,21 @@ public final class SocketExtrasText {
   /// Longest cgroup path written (bytes, before escaping), so a line fits one row's reserve.
   static let pathLimit = 2048
 
-  /// Writes `r`'s line to `out` when it carries anything to show.
+  /// Writes `r`'s line to `out` when the store has anything to show for it (and drops it from
+  /// the store).
   public func write(_ r: borrowing SocketRecord, to out: OutputBuffer) throws(OutputError) {
-    guard let x = r.extras else { return }
+    guard let x = store.take(for: r) else { return }
+    try write(x, state: r.stateCode, to: out)
+  }
+
+  /// Writes the line for extras `x` of a socket in state `state` to `out` (nothing when there is
+  /// nothing to show): for extras held elsewhere, such as an event's `closing`.
+  public func write(_ x: SocketExtras, state: UInt8, to out: OutputBuffer) throws(OutputError) {
     var c = RowCursor(try out.reserveRow())
     let start = c.p
     c.put(0x09)
     let tokens = c.p
-    write(x, state: r.stateCode, &c)
+    write(x, state: state, &c)
     if c.p == tokens {
       c.p = start
       return
