@@ -86,176 +86,218 @@ public final class SocketExtrasJSON {
 
   /// `{"rmem_alloc":…,"rcvbuf":…,…}`: SK_MEMINFO_* names, bytes (drops: packets).
   static func memory(_ m: SocketMemory, _ c: inout RowCursor) {
-    var first = true
-    @inline(__always) func member(_ key: StaticString, _ v: UInt32?) {
-      guard let v else { return }
-      c.put(first ? 0x7b : 0x2c)
-      first = false
-      c.key(key)
-      c.decimal(UInt64(v))
+    let start = c.p
+    member(",\"rmem_alloc\":", m.receiveAllocated, &c)
+    member(",\"rcvbuf\":", m.receiveBuffer, &c)
+    member(",\"wmem_alloc\":", m.transmitAllocated, &c)
+    member(",\"sndbuf\":", m.transmitBuffer, &c)
+    member(",\"fwd_alloc\":", m.forwardAllocated, &c)
+    member(",\"wmem_queued\":", m.transmitQueued, &c)
+    member(",\"optmem\":", m.optionMemory, &c)
+    member(",\"backlog\":", m.backlog, &c)
+    member(",\"drops\":", m.drops, &c)
+    close(from: start, &c)
+  }
+
+  // Members are written each after a comma, keys and all in one literal; `close` turns the
+  // first comma into the object's `{` (or writes `{}` when there was none).
+  @inline(__always)
+  private static func close(from start: UnsafeMutablePointer<UInt8>, _ c: inout RowCursor) {
+    if c.p == start {
+      c.put("{}")
+    } else {
+      start.pointee = 0x7b
+      c.put(0x7d)
     }
-    member("rmem_alloc", m.receiveAllocated)
-    member("rcvbuf", m.receiveBuffer)
-    member("wmem_alloc", m.transmitAllocated)
-    member("sndbuf", m.transmitBuffer)
-    member("fwd_alloc", m.forwardAllocated)
-    member("wmem_queued", m.transmitQueued)
-    member("optmem", m.optionMemory)
-    member("backlog", m.backlog)
-    member("drops", m.drops)
-    if first { c.put(0x7b) }
-    c.put(0x7d)
+  }
+
+  @inline(__always)
+  private static func member(_ key: StaticString, _ v: UInt64?, _ c: inout RowCursor) {
+    guard let v else { return }
+    c.put(key)
+    c.decimal(v)
+  }
+
+  @inline(__always)
+  private static func member(_ key: StaticString, _ v: UInt32?, _ c: inout RowCursor) {
+    guard let v else { return }
+    c.put(key)
+    c.decimal(UInt64(v))
+  }
+
+  @inline(__always)
+  private static func member(_ key: StaticString, _ v: UInt16?, _ c: inout RowCursor) {
+    guard let v else { return }
+    c.put(key)
+    c.decimal(UInt64(v))
+  }
+
+  @inline(__always)
+  private static func member(_ key: StaticString, _ v: UInt8?, _ c: inout RowCursor) {
+    guard let v else { return }
+    c.put(key)
+    c.decimal(UInt64(v))
+  }
+
+  /// A time the kernel gives in microseconds, as exact milliseconds.
+  @inline(__always)
+  private static func milliseconds(_ key: StaticString, _ micros: UInt64?, _ c: inout RowCursor) {
+    guard let micros else { return }
+    c.put(key)
+    PrintfNumbers.exactMilliseconds(micros, &c)
+  }
+
+  @inline(__always)
+  private static func milliseconds(_ key: StaticString, _ micros: UInt32?, _ c: inout RowCursor) {
+    milliseconds(key, micros.map(UInt64.init), &c)
+  }
+
+  /// A rate the kernel gives in bytes per second, as bits per second; `null` for its "no
+  /// limit" (~0) when `unlimited`.
+  @inline(__always)
+  private static func bits(
+    _ key: StaticString, _ bytesPerSecond: UInt64?, unlimited: Bool, _ c: inout RowCursor
+  ) {
+    guard let v = bytesPerSecond else { return }
+    c.put(key)
+    if unlimited && v == ~0 {
+      c.put("null")
+    } else {
+      bitsValue(v, &c)
+    }
+  }
+
+  @inline(__always)
+  private static func bitsValue(_ bytesPerSecond: UInt64, _ c: inout RowCursor) {
+    let (product, overflow) = bytesPerSecond.multipliedReportingOverflow(by: 8)
+    if overflow {
+      PrintfNumbers.wholeNumber(Double(bytesPerSecond) * 8, &c)
+    } else {
+      c.decimal(product)
+    }
   }
 
   /// The tcp_info object (see the type's comment).
   static func info(_ i: TCPInfo, _ x: SocketExtras, _ c: inout RowCursor) {
-    var first = true
-    @inline(__always) func open(_ key: StaticString) {
-      c.put(first ? 0x7b : 0x2c)
-      first = false
-      c.key(key)
-    }
-    @inline(__always) func int(_ key: StaticString, _ v: UInt64?) {
-      guard let v else { return }
-      open(key)
-      c.decimal(v)
-    }
-    @inline(__always) func u32(_ key: StaticString, _ v: UInt32?) { int(key, v.map(UInt64.init)) }
-    @inline(__always) func u8(_ key: StaticString, _ v: UInt8?) { int(key, v.map(UInt64.init)) }
-    @inline(__always) func ms(_ key: StaticString, micros v: UInt64?) {
-      guard let v else { return }
-      open(key)
-      PrintfNumbers.exactMilliseconds(v, &c)
-    }
-    @inline(__always) func bits(_ key: StaticString, _ bytesPerSecond: UInt64?, none: Bool) {
-      guard let v = bytesPerSecond else { return }
-      open(key)
-      if none && v == ~0 {
-        c.put("null")
-      } else {
-        let (product, overflow) = v.multipliedReportingOverflow(by: 8)
-        if overflow { PrintfNumbers.wholeNumber(Double(v) * 8, &c) } else { c.decimal(product) }
-      }
-    }
-    u8("state", i.state)
-    u8("ca_state", i.congestionState)
-    u8("retransmits", i.retransmits)
-    u8("probes", i.probes)
-    u8("backoff", i.backoff)
+    let start = c.p
+    member(",\"state\":", i.state, &c)
+    member(",\"ca_state\":", i.congestionState, &c)
+    member(",\"retransmits\":", i.retransmits, &c)
+    member(",\"probes\":", i.probes, &c)
+    member(",\"backoff\":", i.backoff, &c)
     if let o = i.options {
-      open("options")
-      c.put(0x5b)
-      var firstOption = true
-      @inline(__always) func option(_ bit: TCPInfo.Options, _ name: StaticString) {
+      c.put(",\"options\":")
+      // ss's words (-o), in its order; each after `[` or a comma.
+      var separator: UInt8 = 0x5b
+      @inline(__always) func word(_ bit: TCPInfo.Options, _ quoted: StaticString) {
         guard o.contains(bit) else { return }
-        if !firstOption { c.put(0x2c) }
-        firstOption = false
-        c.put(0x22)
-        c.put(name)
-        c.put(0x22)
+        c.put(separator)
+        separator = 0x2c
+        c.put(quoted)
       }
-      // ss's words (-o), in its order.
-      option(.timestamps, "ts")
-      option(.microsecondTimestamps, "usec_ts")
-      option(.sack, "sack")
-      option(.ecn, "ecn")
-      option(.ecnSeen, "ecnseen")
-      option(.synData, "fastopen")
-      option(.windowScale, "wscale")
+      word(.timestamps, "\"ts\"")
+      word(.microsecondTimestamps, "\"usec_ts\"")
+      word(.sack, "\"sack\"")
+      word(.ecn, "\"ecn\"")
+      word(.ecnSeen, "\"ecnseen\"")
+      word(.synData, "\"fastopen\"")
+      word(.windowScale, "\"wscale\"")
+      if separator == 0x5b { c.put(0x5b) }
       c.put(0x5d)
     }
-    if i.sendWindowScale != nil {
+    if let snd = i.sendWindowScale, let rcv = i.receiveWindowScale {
       // Meaningful only when window scaling was negotiated.
-      let scaled = i.options?.contains(.windowScale) == true
-      open("snd_wscale")
-      if scaled, let v = i.sendWindowScale { c.decimal(UInt64(v)) } else { c.put("null") }
-      open("rcv_wscale")
-      if scaled, let v = i.receiveWindowScale { c.decimal(UInt64(v)) } else { c.put("null") }
+      if i.options?.contains(.windowScale) == true {
+        c.put(",\"snd_wscale\":")
+        c.decimal(UInt64(snd))
+        c.put(",\"rcv_wscale\":")
+        c.decimal(UInt64(rcv))
+      } else {
+        c.put(",\"snd_wscale\":null,\"rcv_wscale\":null")
+      }
     }
     if let limited = i.deliveryRateAppLimited {
-      open("delivery_rate_app_limited")
-      c.put(limited ? "true" : "false")
+      c.put(
+        limited ? ",\"delivery_rate_app_limited\":true" : ",\"delivery_rate_app_limited\":false")
     }
-    u8("fastopen_client_fail", i.fastOpenClientFail)
-    ms("rto_ms", micros: i.retransmissionTimeout.map(UInt64.init))
-    ms("ato_ms", micros: i.delayedAckTimeout.map(UInt64.init))
-    u32("snd_mss", i.sendMSS)
-    u32("rcv_mss", i.receiveMSS)
-    u32("unacked", i.unacknowledged)
-    u32("sacked", i.selectivelyAcknowledged)
-    u32("lost", i.lost)
-    u32("retrans", i.retransmitting)
-    u32("fackets", i.forwardAcknowledged)
-    u32("last_data_sent_ms", i.lastDataSent)
-    u32("last_ack_sent_ms", i.lastAckSent)
-    u32("last_data_recv_ms", i.lastDataReceived)
-    u32("last_ack_recv_ms", i.lastAckReceived)
-    u32("pmtu", i.pathMTU)
-    u32("rcv_ssthresh", i.receiveSlowStartThreshold)
-    ms("rtt_ms", micros: i.roundTripTime.map(UInt64.init))
-    ms("rttvar_ms", micros: i.roundTripTimeVariance.map(UInt64.init))
+    member(",\"fastopen_client_fail\":", i.fastOpenClientFail, &c)
+    milliseconds(",\"rto_ms\":", i.retransmissionTimeout, &c)
+    milliseconds(",\"ato_ms\":", i.delayedAckTimeout, &c)
+    member(",\"snd_mss\":", i.sendMSS, &c)
+    member(",\"rcv_mss\":", i.receiveMSS, &c)
+    member(",\"unacked\":", i.unacknowledged, &c)
+    member(",\"sacked\":", i.selectivelyAcknowledged, &c)
+    member(",\"lost\":", i.lost, &c)
+    member(",\"retrans\":", i.retransmitting, &c)
+    member(",\"fackets\":", i.forwardAcknowledged, &c)
+    member(",\"last_data_sent_ms\":", i.lastDataSent, &c)
+    member(",\"last_ack_sent_ms\":", i.lastAckSent, &c)
+    member(",\"last_data_recv_ms\":", i.lastDataReceived, &c)
+    member(",\"last_ack_recv_ms\":", i.lastAckReceived, &c)
+    member(",\"pmtu\":", i.pathMTU, &c)
+    member(",\"rcv_ssthresh\":", i.receiveSlowStartThreshold, &c)
+    milliseconds(",\"rtt_ms\":", i.roundTripTime, &c)
+    milliseconds(",\"rttvar_ms\":", i.roundTripTimeVariance, &c)
     if let t = i.slowStartThreshold {
-      open("snd_ssthresh")
+      c.put(",\"snd_ssthresh\":")
       if t >= 0x7fff_ffff { c.put("null") } else { c.decimal(UInt64(t)) }
     }
-    u32("snd_cwnd", i.congestionWindow)
-    u32("advmss", i.advertisedMSS)
-    u32("reordering", i.reordering)
-    ms("rcv_rtt_ms", micros: i.receiveRoundTripTime.map(UInt64.init))
-    u32("rcv_space", i.receiveSpace)
-    u32("total_retrans", i.totalRetransmits)
-    bits("pacing_rate_bps", i.pacingRate, none: true)
-    bits("max_pacing_rate_bps", i.maxPacingRate, none: true)
-    int("bytes_acked", i.bytesAcknowledged)
-    int("bytes_received", i.bytesReceived)
-    u32("segs_out", i.segmentsOut)
-    u32("segs_in", i.segmentsIn)
-    u32("notsent_bytes", i.notSentBytes)
+    member(",\"snd_cwnd\":", i.congestionWindow, &c)
+    member(",\"advmss\":", i.advertisedMSS, &c)
+    member(",\"reordering\":", i.reordering, &c)
+    milliseconds(",\"rcv_rtt_ms\":", i.receiveRoundTripTime, &c)
+    member(",\"rcv_space\":", i.receiveSpace, &c)
+    member(",\"total_retrans\":", i.totalRetransmits, &c)
+    bits(",\"pacing_rate_bps\":", i.pacingRate, unlimited: true, &c)
+    bits(",\"max_pacing_rate_bps\":", i.maxPacingRate, unlimited: true, &c)
+    member(",\"bytes_acked\":", i.bytesAcknowledged, &c)
+    member(",\"bytes_received\":", i.bytesReceived, &c)
+    member(",\"segs_out\":", i.segmentsOut, &c)
+    member(",\"segs_in\":", i.segmentsIn, &c)
+    member(",\"notsent_bytes\":", i.notSentBytes, &c)
     if let m = i.minimumRoundTripTime {
-      open("min_rtt_ms")
+      c.put(",\"min_rtt_ms\":")
       if m == ~0 { c.put("null") } else { PrintfNumbers.exactMilliseconds(UInt64(m), &c) }
     }
-    u32("data_segs_in", i.dataSegmentsIn)
-    u32("data_segs_out", i.dataSegmentsOut)
-    bits("delivery_rate_bps", i.deliveryRate, none: false)
-    ms("busy_ms", micros: i.busyTime)
-    ms("rwnd_limited_ms", micros: i.receiveWindowLimitedTime)
-    ms("sndbuf_limited_ms", micros: i.sendBufferLimitedTime)
-    u32("delivered", i.delivered)
-    u32("delivered_ce", i.deliveredCE)
-    int("bytes_sent", i.bytesSent)
-    int("bytes_retrans", i.bytesRetransmitted)
-    u32("dsack_dups", i.duplicateSACKs)
-    u32("reord_seen", i.reorderingSeen)
-    u32("rcv_ooopack", i.outOfOrderPacketsReceived)
-    u32("snd_wnd", i.sendWindow)
-    u32("rcv_wnd", i.receiveWindow)
-    u32("rehash", i.rehash)
-    int("total_rto", i.totalRTOs.map(UInt64.init))
-    int("total_rto_recoveries", i.totalRTORecoveries.map(UInt64.init))
-    u32("total_rto_time_ms", i.totalRTOTime)
-    u32("received_ce", i.receivedCE)
-    u32("delivered_e1_bytes", i.deliveredE1Bytes)
-    u32("delivered_e0_bytes", i.deliveredE0Bytes)
-    u32("delivered_ce_bytes", i.deliveredCEBytes)
-    u32("received_e1_bytes", i.receivedE1Bytes)
-    u32("received_e0_bytes", i.receivedE0Bytes)
-    u32("received_ce_bytes", i.receivedCEBytes)
-    u8("ecn_mode", i.ecnMode)
-    u8("accecn_opt_seen", i.accECNOptionSeen)
-    u8("accecn_fail_mode", i.accECNFailMode)
+    member(",\"data_segs_in\":", i.dataSegmentsIn, &c)
+    member(",\"data_segs_out\":", i.dataSegmentsOut, &c)
+    bits(",\"delivery_rate_bps\":", i.deliveryRate, unlimited: false, &c)
+    milliseconds(",\"busy_ms\":", i.busyTime, &c)
+    milliseconds(",\"rwnd_limited_ms\":", i.receiveWindowLimitedTime, &c)
+    milliseconds(",\"sndbuf_limited_ms\":", i.sendBufferLimitedTime, &c)
+    member(",\"delivered\":", i.delivered, &c)
+    member(",\"delivered_ce\":", i.deliveredCE, &c)
+    member(",\"bytes_sent\":", i.bytesSent, &c)
+    member(",\"bytes_retrans\":", i.bytesRetransmitted, &c)
+    member(",\"dsack_dups\":", i.duplicateSACKs, &c)
+    member(",\"reord_seen\":", i.reorderingSeen, &c)
+    member(",\"rcv_ooopack\":", i.outOfOrderPacketsReceived, &c)
+    member(",\"snd_wnd\":", i.sendWindow, &c)
+    member(",\"rcv_wnd\":", i.receiveWindow, &c)
+    member(",\"rehash\":", i.rehash, &c)
+    member(",\"total_rto\":", i.totalRTOs, &c)
+    member(",\"total_rto_recoveries\":", i.totalRTORecoveries, &c)
+    member(",\"total_rto_time_ms\":", i.totalRTOTime, &c)
+    member(",\"received_ce\":", i.receivedCE, &c)
+    member(",\"delivered_e1_bytes\":", i.deliveredE1Bytes, &c)
+    member(",\"delivered_e0_bytes\":", i.deliveredE0Bytes, &c)
+    member(",\"delivered_ce_bytes\":", i.deliveredCEBytes, &c)
+    member(",\"received_e1_bytes\":", i.receivedE1Bytes, &c)
+    member(",\"received_e0_bytes\":", i.receivedE0Bytes, &c)
+    member(",\"received_ce_bytes\":", i.receivedCEBytes, &c)
+    member(",\"ecn_mode\":", i.ecnMode, &c)
+    member(",\"accecn_opt_seen\":", i.accECNOptionSeen, &c)
+    member(",\"accecn_fail_mode\":", i.accECNFailMode, &c)
     if i.congestionWindow != nil && i.sendMSS != nil && x.rateRoundTripTime != nil {
-      open("send_rate_bps")
+      c.put(",\"send_rate_bps\":")
       if let send = x.sendRate { PrintfNumbers.wholeNumber(send, &c) } else { c.put("null") }
     }
     if let name = x.congestion {
-      open("congestion_control")
+      c.put(",\"congestion_control\":")
       c.jsonString(name)
     }
     if let v = x.vegas {
-      open("vegas")
-      c.put("{\"enabled\":")
-      c.put(v.enabled ? "true" : "false")
+      c.put(v.enabled ? ",\"vegas\":{\"enabled\":true" : ",\"vegas\":{\"enabled\":false")
       c.put(",\"rtt_count\":")
       c.decimal(UInt64(v.rttCount))
       c.put(",\"rtt_ms\":")
@@ -265,9 +307,7 @@ public final class SocketExtrasJSON {
       c.put(0x7d)
     }
     if let d = x.dctcp {
-      open("dctcp")
-      c.put("{\"enabled\":")
-      c.put(d.enabled ? "true" : "false")
+      c.put(d.enabled ? ",\"dctcp\":{\"enabled\":true" : ",\"dctcp\":{\"enabled\":false")
       c.put(",\"ce_state\":")
       c.decimal(UInt64(d.ceState))
       c.put(",\"alpha\":")
@@ -279,23 +319,16 @@ public final class SocketExtrasJSON {
       c.put(0x7d)
     }
     if let b = x.bbr {
-      open("bbr")
-      c.put("{\"bw_bps\":")
-      let (product, overflow) = b.bandwidth.multipliedReportingOverflow(by: 8)
-      if overflow {
-        PrintfNumbers.wholeNumber(Double(b.bandwidth) * 8, &c)
-      } else {
-        c.decimal(product)
-      }
+      c.put(",\"bbr\":{\"bw_bps\":")
+      bitsValue(b.bandwidth, &c)
       c.put(",\"min_rtt_ms\":")
       PrintfNumbers.exactMilliseconds(UInt64(b.minimumRTT), &c)
       c.put(",\"pacing_gain\":")
-      PrintfNumbers.printf("%g", Double(b.pacingGain) / 256, &c)
+      PrintfNumbers.exactFraction256(b.pacingGain, &c)
       c.put(",\"cwnd_gain\":")
-      PrintfNumbers.printf("%g", Double(b.congestionWindowGain) / 256, &c)
+      PrintfNumbers.exactFraction256(b.congestionWindowGain, &c)
       c.put(0x7d)
     }
-    if first { c.put(0x7b) }
-    c.put(0x7d)
+    close(from: start, &c)
   }
 }

@@ -1,9 +1,9 @@
-import Glibc
+import SwstatCore
 
 /// Numbers as ss prints them with printf (`%g`, `%.1f`, its sprint_bw), byte for byte, and as
 /// exact decimals for JSON. The common cases (a microsecond count shown in milliseconds, an
-/// integer rate) are written with integer arithmetic; the rest goes through vsnprintf, so the
-/// text is glibc's own.
+/// integer rate) are written with integer arithmetic; the rest goes through the C library's
+/// snprintf (`PrintfDouble`), so the text is glibc's own.
 enum PrintfNumbers {
   /// `%g` of `micros / 1000.0`: ss's milliseconds (rto, rtt, ato, minrtt, …). Below 10⁶ µs the
   /// value has at most six significant digits, so `%g` prints it exactly, trailing zeros cut.
@@ -61,19 +61,24 @@ enum PrintfNumbers {
     }
   }
 
-  /// `format` (one double conversion) through vsnprintf, at most 63 bytes.
+  /// `format` (one double conversion) through the C library's printf, at most 63 bytes.
+  @inline(__always)
   static func printf(_ format: StaticString, _ v: Double, _ c: inout RowCursor) {
-    var buf = (
-      UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0)
-    )
-    let n = withUnsafeMutableBytes(of: &buf) { raw -> Int in
-      // swift-format-ignore: NeverForceUnwrap
-      let out = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-      // A string literal's bytes end with a NUL: a C string as it is.
-      let cFormat = UnsafeRawPointer(format.utf8Start).assumingMemoryBound(to: CChar.self)
-      let written = withVaList([v]) { va in vsnprintf(out, raw.count, cFormat, va) }
-      return Int(max(0, min(written, Int32(raw.count - 1))))
+    c.p += PrintfDouble.format(format, v, into: c.p, capacity: 64)
+  }
+
+  /// `numerator / 256` as an exact decimal (BBR's gains: every such fraction ends within eight
+  /// decimal places), trailing zeros cut.
+  static func exactFraction256(_ numerator: UInt32, _ c: inout RowCursor) {
+    c.decimal(UInt64(numerator >> 8))
+    var fraction = UInt64(numerator & 0xff) * 390_625  // × 10⁸ / 256
+    guard fraction != 0 else { return }
+    c.put(0x2e)
+    var digits = 8
+    while fraction % 10 == 0 {
+      fraction /= 10
+      digits -= 1
     }
-    withUnsafeBytes(of: &buf) { c.put(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+    c.decimal(fraction, width: digits, zeroPad: true)
   }
 }

@@ -281,6 +281,12 @@ int swstat_unix_dump(uint32_t state_mask, swstat_unix_fn _Nonnull fn, void *_Nul
 int swstat_unix_parse(const void *_Nonnull buf, size_t len, uint32_t seq, uint32_t portid,
                       swstat_unix_fn _Nonnull fn, void *_Nullable ctx);
 
+/// snprintf(buf, size, format, value) for a format with one double conversion (`%g`, `%.1f`,
+/// `%.3gM`): ss's number formats, byte for byte, without Swift's variadic bridging (which costs
+/// more than the formatting). Returns snprintf's result.
+int swstat_format_double(char *_Nonnull buf, size_t size, const char *_Nonnull format,
+                         double value);
+
 /// Moves the calling thread into the network namespace open at `fd` (setns with
 /// CLONE_NEWNET); other threads stay where they are. Returns 0 or a negative errno (-EPERM
 /// without CAP_SYS_ADMIN).

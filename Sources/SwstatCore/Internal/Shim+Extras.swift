@@ -41,3 +41,22 @@ extension SocketExtras {
       cgroupID: has(SWSTAT_HAS_CGROUP) ? x.cgroup_id : nil)
   }
 }
+
+/// C's printf for one double, for the renderers' ss-compatible numbers (SwstatRender does not
+/// import the shim).
+public enum PrintfDouble {
+  /// snprintf(`buffer`, `capacity`, `format`, `value`) — `format` a string literal with one
+  /// double conversion. Returns the bytes written (the text is cut to `capacity` - 1).
+  @inline(__always)
+  public static func format(
+    _ format: StaticString, _ value: Double, into buffer: UnsafeMutablePointer<UInt8>,
+    capacity: Int
+  ) -> Int {
+    // A string literal's bytes end with a NUL: a C string as it is.
+    let cFormat = UnsafeRawPointer(format.utf8Start).assumingMemoryBound(to: CChar.self)
+    let n = swstat_format_double(
+      UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: CChar.self), capacity, cFormat,
+      value)
+    return Int(max(0, min(n, Int32(capacity - 1))))
+  }
+}
