@@ -93,7 +93,8 @@ public final class TransferPair: @unchecked Sendable {
     return UInt16(bigEndian: a.sin6_port)  // sin_port and sin6_port share the offset
   }
 
-  static func bind(_ fd: Int32, ipv6: Bool, port: UInt16) -> Int32 {
+  /// bind(2) to `port` on the loopback address.
+  public static func bind(_ fd: Int32, ipv6: Bool, port: UInt16) -> Int32 {
     withAddress(ipv6: ipv6, port: port) { Glibc.bind(fd, $0, $1) }
   }
 
