@@ -84,7 +84,9 @@ static void decode_extra(const struct nlattr *attr, uint32_t extras, swstat_sock
         if (!(extras & SWSTAT_EXTRA_INFO)) break;
         // Kernels differ in how much of tcp_info they send: keep what came and its length, so
         // that fields past it read as absent rather than zero. A longer one (a newer kernel)
-        // is cut to what swstat knows.
+        // is cut to what swstat knows. A second one (never from a kernel) replaces the first,
+        // as in ss, leaving nothing of it behind (found by Tests/Fuzz/fuzz_diag_parse).
+        if (x->present & SWSTAT_HAS_INFO) memset(&x->info, 0, sizeof(x->info));
         x->info_len = (uint16_t)(len < sizeof(x->info) ? len : sizeof(x->info));
         memcpy(&x->info, payload, x->info_len);
         x->present |= SWSTAT_HAS_INFO;
@@ -116,6 +118,7 @@ static void decode_extra(const struct nlattr *attr, uint32_t extras, swstat_sock
         if (!(extras & SWSTAT_EXTRA_MEMORY)) break;
         size_t n = len / sizeof(uint32_t);
         if (n > SWSTAT_SKMEM_MAX) n = SWSTAT_SKMEM_MAX;
+        if (x->present & SWSTAT_HAS_SKMEM) memset(x->skmem, 0, sizeof(x->skmem));
         memcpy(x->skmem, payload, n * sizeof(uint32_t));
         x->skmem_count = (uint8_t)n;
         x->present |= SWSTAT_HAS_SKMEM;

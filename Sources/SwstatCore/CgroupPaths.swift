@@ -160,3 +160,20 @@ public final class CgroupPaths {
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
   }
 }
+
+extension SocketFilter {
+  /// Keeps only the sockets created in the cgroup v2 at `path` (absolute, or under the cgroup2
+  /// mount), on top of every other condition: the filter language's `cgroup PATH` condition
+  /// (INET_DIAG_BC_CGROUP_COND, run by the kernel), ANDed into `expression`. Returns false,
+  /// changing nothing, when there is no such cgroup. Netlink only (`refusal(for: .proc)` says
+  /// so).
+  public mutating func requireCgroup(path: String) -> Bool {
+    guard let id = CgroupPaths.id(ofPath: path) else { return false }
+    let condition = FilterExpression.condition(.cgroup(id: id, path: path))
+    let current = expression
+    expression = ExpressionFilter(
+      states: current?.states,
+      expression: current?.expression.map { .and($0, condition) } ?? condition)
+    return true
+  }
+}

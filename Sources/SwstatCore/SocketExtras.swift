@@ -24,15 +24,6 @@ public final class SocketExtras: Hashable, Sendable {
         .filter { contains($0.0) }.map(\.1)
     }
 
-    /// Why these kinds cannot be shown from the source `choice` names, in one line (exit 64),
-    /// or nil: /proc/net has no tcp_info, socket memory or cgroup, so `--source proc` cannot
-    /// give any of them. (`auto` does not fall back to /proc/net for a query that asks for
-    /// extras: `FallbackSource` reports netlink's error instead.)
-    public func refusal(for choice: SourceChoice) -> String? {
-      guard choice == .proc, !isEmpty else { return nil }
-      return flags.joined(separator: ", ")
-        + " need netlink: /proc/net has no tcp_info, socket memory or cgroup"
-    }
   }
 
   /// The kernel's tcp_info (TCP full sockets only).

@@ -241,13 +241,22 @@ struct ExtrasLiveTests {
     let plain = try ns.perform { try Self.dumpAll([]) }
     #expect(plain.allSatisfy { $0.extras == nil })
 
-    // The filter: `cgroup PATH`, pushed into the kernel.
+    // The filter: `cgroup PATH` in the filter language, and the same ANDed into a filter that
+    // already has an expression, pushed into the kernel.
     let filter = try ExpressionFilter.parse(["cgroup", directory], environment: .system)
-    for verify in [true, false] {
+    var added = SocketFilter(
+      expression: try ExpressionFilter.parse(["sport >= :1"], environment: .system))
+    let found = added.requireCgroup(path: "/" + name)
+    #expect(found)
+    let missing = added.requireCgroup(path: "/no-such-cgroup-\(getpid())")
+    #expect(!missing)
+    for (verify, socketFilter) in [
+      (true, SocketFilter(expression: filter)), (false, SocketFilter(expression: filter)),
+      (false, added),
+    ] {
       let selected = try ns.perform {
         try NetlinkSource(verifyInSwift: verify).snapshot(
-          SocketQuery(
-            transports: [.tcp], families: [.inet], filter: SocketFilter(expression: filter)))
+          SocketQuery(transports: [.tcp], families: [.inet], filter: socketFilter))
       }
       #expect(
         Set(selected.map(\.local.port)) == Set(theirs.map(\.local.port)),
