@@ -329,8 +329,8 @@ struct ExtrasLiveTests {
     try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let (live, records, plain) = try ns.perform {
-      () throws -> ([Seen], [Seen], [Seen]) in
+    let (live, records, plain, udpSeen) = try ns.perform {
+      () throws -> ([Seen], [Seen], [Seen], [Seen]) in
       let store = SocketExtrasStore(kinds: [.info])
       let monitor = try DestroyMonitor(tcp: true, udp: true, extras: store)
       // One that asks for what notifications never carry: nothing is decoded for it.
@@ -343,12 +343,22 @@ struct ExtrasLiveTests {
         setsockopt(
           pair.client, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
       }
+      // A UDP socket closed too: its notification carries no tcp_info.
+      let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+      try #require(TransferPair.bind(udp, ipv6: false, port: 0) == 0)
+      var udpCookie: UInt64 = 0
+      let udpPort = TransferPair.localPort(udp)
+      try NetlinkSource().forEach(SocketQuery(transports: [.udp], families: [.inet])) {
+        if $0.local.port == udpPort { udpCookie = $0.cookie }
+      }
+      close(udp)
       pair.close()
       let cookies = Set(live.map(\.cookie))
       var seen: [Seen] = []
       var seenBare: [Seen] = []
+      var seenUDP: [Seen] = []
       for _ in 0..<40 {
-        if seen.count >= 3 && seenBare.count >= 3 { break }
+        if seen.count >= 3 && seenBare.count >= 3 && !seenUDP.isEmpty { break }
         var p = [
           pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0),
           pollfd(fd: bare.fd, events: Int16(POLLIN), revents: 0),
@@ -357,14 +367,17 @@ struct ExtrasLiveTests {
         _ = try monitor.drain(SocketQuery()) { r in
           let extras = store.take(for: r)
           if cookies.contains(r.cookie) { seen.append(Seen(record: copy r, extras: extras)) }
+          if r.cookie == udpCookie { seenUDP.append(Seen(record: copy r, extras: extras)) }
         }
         _ = try bare.drain(SocketQuery()) { r in
           let extras = bareStore.take(for: r)
           if cookies.contains(r.cookie) { seenBare.append(Seen(record: copy r, extras: extras)) }
         }
       }
-      return (live, seen, seenBare)
+      return (live, seen, seenBare, seenUDP)
     }
+    #expect(udpSeen.count == 1 && udpSeen.first?.transport == .udp)
+    #expect(udpSeen.first.map { $0.extras == nil } == true, "UDP notifications have no tcp_info")
     #expect(records.count == 3 && plain.count == 3)
     let clientCookie = try #require(
       live.first {
