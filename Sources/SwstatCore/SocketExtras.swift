@@ -109,8 +109,9 @@ public final class SocketExtras: Hashable, Sendable {
 /// The store holds a socket's extras until they are taken (`take(for:)`): a listing that writes
 /// each record as it comes takes them right away and so holds one at a time (a streaming
 /// `--info --json` stays as small as a plain one); one that collects its records first (-p)
-/// holds them until it writes. Modes that dump again and again (`-c`, `--watch`) call
-/// `removeAll()` before each pass. One thread at a time.
+/// holds them until it writes. Records dropped after the source delivered them (by an owner
+/// filter) leave theirs until `removeAll()`, which modes that dump again and again (`-c`,
+/// `--watch`) call before each pass. One thread at a time.
 public final class SocketExtrasStore: @unchecked Sendable {
   /// What the dumps ask for.
   public let kinds: SocketExtras.Kinds
