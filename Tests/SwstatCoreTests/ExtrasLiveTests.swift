@@ -69,7 +69,7 @@ struct ExtrasLiveTests {
       let info = try #require(r.extras?.tcpInfo, "no tcp_info for \(r.local.port)")
       let tokens = try #require(Self.ssRow(r, in: rows), "ss lacks \(r.local) \(r.remote)")
       let label = "\(r.local.port)→\(r.remote.port)"
-      #expect(info.length == TCPInfo.knownLength, "the running kernel sends \(info.length) bytes")
+      #expect(info.length >= 232, "the running kernel sends \(info.length) bytes (6.18: 280)")
       // Fields that do not move while idle: exactly ss's (absent in ss = zero or hidden).
       func same(_ name: String, _ value: UInt64?, hiddenWhenZero: Bool = true) {
         let shown = tokens[name]
