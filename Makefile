@@ -88,7 +88,8 @@ FUZZ_SWIFT_SOURCES = $(addprefix Sources/SwstatCore/,Expectation.swift StateCoun
                      SocketState.swift SocketRecord.swift UnixSocketRecord.swift \
                      UnixProcText.swift VisibleText.swift FilterExpression.swift \
                      FilterExpression+Parsing.swift FilterExpression+Text.swift \
-                     FilterExpression+Bytecode.swift FilterEnvironment.swift) \
+                     FilterExpression+Bytecode.swift FilterEnvironment.swift \
+                     CgroupPaths.swift SocketExtras.swift TCPInfo.swift) \
                      Tests/Fuzz/FuzzParsers.swift
 
 # The decoder harness places its input against a guard page at any offset, so struct reads may

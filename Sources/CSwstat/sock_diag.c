@@ -11,6 +11,7 @@
 #include "nl_dump.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -21,9 +22,134 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 
 enum { TCP_LISTEN_STATE = 10 };
 
+// swstat_tcp_info mirrors the kernel's struct tcp_info byte for byte: check it against the
+// installed header for every field that header has (newer fields follow the same rules).
+#define SAME_OFFSET(ours, theirs) \
+    _Static_assert(offsetof(swstat_tcp_info, ours) == offsetof(struct tcp_info, theirs), #ours)
+SAME_OFFSET(options, tcpi_options);
+SAME_OFFSET(rto, tcpi_rto);
+SAME_OFFSET(fackets, tcpi_fackets);
+SAME_OFFSET(last_ack_recv, tcpi_last_ack_recv);
+SAME_OFFSET(reordering, tcpi_reordering);
+SAME_OFFSET(total_retrans, tcpi_total_retrans);
+SAME_OFFSET(pacing_rate, tcpi_pacing_rate);
+SAME_OFFSET(bytes_received, tcpi_bytes_received);
+SAME_OFFSET(segs_in, tcpi_segs_in);
+SAME_OFFSET(data_segs_out, tcpi_data_segs_out);
+SAME_OFFSET(delivery_rate, tcpi_delivery_rate);
+SAME_OFFSET(sndbuf_limited, tcpi_sndbuf_limited);
+SAME_OFFSET(delivered_ce, tcpi_delivered_ce);
+SAME_OFFSET(bytes_retrans, tcpi_bytes_retrans);
+SAME_OFFSET(reord_seen, tcpi_reord_seen);
+SAME_OFFSET(rcv_ooopack, tcpi_rcv_ooopack);
+SAME_OFFSET(snd_wnd, tcpi_snd_wnd);
+#undef SAME_OFFSET
+// Linux 6.18's struct tcp_info, the last fields (rcv_wnd to the AccECN counters) included.
+_Static_assert(sizeof(swstat_tcp_info) == 280, "swstat_tcp_info is not the kernel's layout");
+_Static_assert(offsetof(swstat_tcp_info, total_rto) == 240, "total_rto");
+_Static_assert(sizeof(((swstat_sock_extras *)0)->vegas) == sizeof(struct tcpvegas_info), "vegas");
+_Static_assert(sizeof(((swstat_sock_extras *)0)->dctcp) == sizeof(struct tcp_dctcp_info), "dctcp");
+_Static_assert(sizeof(((swstat_sock_extras *)0)->bbr) == sizeof(struct tcp_bbr_info), "bbr");
+
+// The request's idiag_ext bits for SWSTAT_EXTRA_* (only attributes 1-8 can be asked for;
+// BBR and DCTCP info come back through the congestion module when VEGASINFO is asked, and
+// INET_DIAG_CGROUP_ID comes unasked).
+static uint8_t ext_bits(uint32_t extras) {
+    uint8_t ext = 0;
+    if (extras & SWSTAT_EXTRA_INFO)
+        ext |= 1 << (INET_DIAG_INFO - 1) | 1 << (INET_DIAG_VEGASINFO - 1) |
+               1 << (INET_DIAG_CONG - 1);
+    if (extras & SWSTAT_EXTRA_MEMORY) ext |= 1 << (INET_DIAG_SKMEMINFO - 1);
+    return ext;
+}
+
+// Copies a fixed-size attribute when its payload holds the whole struct; a shorter one is
+// left out (every field of these has been there since the attribute was added).
+static int copy_whole(const struct nlattr *attr, void *out, size_t size) {
+    if (mnl_attr_get_payload_len(attr) < size) return 0;
+    memcpy(out, mnl_attr_get_payload(attr), size);
+    return 1;
+}
+
+// One attribute that `extras` asked for, into `x`; anything else is ignored.
+static void decode_extra(const struct nlattr *attr, uint32_t extras, swstat_sock_extras *x) {
+    size_t len = mnl_attr_get_payload_len(attr);
+    const void *payload = mnl_attr_get_payload(attr);
+    switch (mnl_attr_get_type(attr)) {
+    case INET_DIAG_INFO:
+        if (!(extras & SWSTAT_EXTRA_INFO)) break;
+        // Kernels differ in how much of tcp_info they send: keep what came and its length, so
+        // that fields past it read as absent rather than zero. A longer one (a newer kernel)
+        // is cut to what swstat knows. A second one (never from a kernel) replaces the first,
+        // as in ss, leaving nothing of it behind (found by Tests/Fuzz/fuzz_diag_parse).
+        if (x->present & SWSTAT_HAS_INFO) memset(&x->info, 0, sizeof(x->info));
+        x->info_len = (uint16_t)(len < sizeof(x->info) ? len : sizeof(x->info));
+        memcpy(&x->info, payload, x->info_len);
+        x->present |= SWSTAT_HAS_INFO;
+        break;
+    case INET_DIAG_CONG: {
+        if (!(extras & SWSTAT_EXTRA_INFO)) break;
+        size_t n = 0;
+        const char *name = payload;
+        while (n < len && n < sizeof(x->congestion) - 1 && name[n] != '\0') n++;
+        if (n == 0) break;
+        memcpy(x->congestion, name, n);
+        x->congestion[n] = '\0';
+        x->present |= SWSTAT_HAS_CONG;
+        break;
+    }
+    case INET_DIAG_VEGASINFO:
+        if ((extras & SWSTAT_EXTRA_INFO) && copy_whole(attr, &x->vegas, sizeof(x->vegas)))
+            x->present |= SWSTAT_HAS_VEGAS;
+        break;
+    case INET_DIAG_DCTCPINFO:
+        if ((extras & SWSTAT_EXTRA_INFO) && copy_whole(attr, &x->dctcp, sizeof(x->dctcp)))
+            x->present |= SWSTAT_HAS_DCTCP;
+        break;
+    case INET_DIAG_BBRINFO:
+        if ((extras & SWSTAT_EXTRA_INFO) && copy_whole(attr, &x->bbr, sizeof(x->bbr)))
+            x->present |= SWSTAT_HAS_BBR;
+        break;
+    case INET_DIAG_SKMEMINFO: {
+        if (!(extras & SWSTAT_EXTRA_MEMORY)) break;
+        size_t n = len / sizeof(uint32_t);
+        if (n > SWSTAT_SKMEM_MAX) n = SWSTAT_SKMEM_MAX;
+        if (x->present & SWSTAT_HAS_SKMEM) memset(x->skmem, 0, sizeof(x->skmem));
+        memcpy(x->skmem, payload, n * sizeof(uint32_t));
+        x->skmem_count = (uint8_t)n;
+        x->present |= SWSTAT_HAS_SKMEM;
+        break;
+    }
+    case INET_DIAG_CGROUP_ID:
+        if ((extras & SWSTAT_EXTRA_CGROUP) && copy_whole(attr, &x->cgroup_id, sizeof(uint64_t)))
+            x->present |= SWSTAT_HAS_CGROUP;
+        break;
+    default:
+        break;
+    }
+}
+
+// The attributes of one message (already checked by decode_one) that `extras` asks for, into
+// `x`; `s->extras` then points at `x` when the kernel sent any of it. A second walk over the
+// attributes, so that the plain listing's decode_one stays as it was.
+static void decode_extras(const struct nlmsghdr *nlh, uint32_t extras, swstat_sock_extras *x,
+                          swstat_sock *s) {
+    memset(x, 0, sizeof(*x));
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    for (const struct nlattr *attr =
+             mnl_nlmsg_get_payload_offset(nlh, sizeof(struct inet_diag_msg));
+         mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
+        if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0) continue;
+        decode_extra(attr, extras, x);
+    }
+    if (x->present != 0) s->extras = x;
+}
+
+// Decodes one SOCK_DIAG_BY_FAMILY message into `s`.
 static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock *s) {
     if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct inet_diag_msg)) return -EBADMSG;
     const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
@@ -59,6 +185,7 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock 
     s->inode = m->idiag_inode;
     s->expires_ms = m->idiag_expires;
     s->cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
+    s->ifindex = m->id.idiag_if;
 
     // Attributes end where the message does. mnl_attr_for_each runs to NLMSG_ALIGN(nlmsg_len),
     // up to 3 bytes past the buffer when the last message's length is not a multiple of 4
@@ -80,12 +207,15 @@ static int decode_one(const struct nlmsghdr *nlh, uint8_t protocol, swstat_sock 
     return 0;
 }
 
-// swstat_diag_parse's state for the walk: what each decoded socket goes to.
+// swstat_diag_parse's state for the walk: what each decoded socket goes to, and where the
+// extras asked for are decoded (unused when `extras` is 0).
 typedef struct {
     uint8_t protocol;
+    uint32_t extras;
     swstat_sock_fn fn;
     void *ctx;
     uint64_t *emitted;
+    swstat_sock_extras *scratch;
 } parse_state;
 
 static int parse_one(const struct nlmsghdr *nlh, void *arg) {
@@ -93,6 +223,7 @@ static int parse_one(const struct nlmsghdr *nlh, void *arg) {
     swstat_sock s;
     int rc = decode_one(nlh, p->protocol, &s);
     if (rc < 0) return rc;
+    if (p->extras != 0) decode_extras(nlh, p->extras, p->scratch, &s);
     *p->emitted += 1;
     return p->fn(&s, p->ctx) != 0;
 }
@@ -104,6 +235,15 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
     return swstat_nl_walk(buf, len, seq, portid, parse_one, &p, interrupted);
 }
 
+int swstat_diag_parse_extras(const void *buf, size_t len, uint8_t protocol, uint32_t seq,
+                             uint32_t portid, uint32_t extras, swstat_sock_fn fn, void *ctx,
+                             uint64_t *emitted, int *interrupted) {
+    swstat_sock_extras scratch;
+    parse_state p = {.protocol = protocol, .extras = extras, .fn = fn, .ctx = ctx,
+                     .emitted = emitted, .scratch = &scratch};
+    return swstat_nl_walk(buf, len, seq, portid, parse_one, &p, interrupted);
+}
+
 // The request: nlmsghdr, inet_diag_req_v2 and at most one bytecode attribute.
 #define SWSTAT_DIAG_REQUEST (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2)) + \
                            NLA_HDRLEN + SWSTAT_DIAG_BYTECODE_MAX)
@@ -112,8 +252,8 @@ int swstat_diag_parse(const void *buf, size_t len, uint8_t protocol, uint32_t se
 // INET_DIAG_REQ_BYTECODE attribute when `bytecode_len` > 0; swstat_nl_dump fills in the rest
 // of the header. Returns the message or NULL when the bytecode does not fit.
 static struct nlmsghdr *diag_request(char *req, uint8_t family, uint8_t protocol,
-                                     uint32_t state_mask, const uint8_t *bytecode,
-                                     size_t bytecode_len) {
+                                     uint32_t state_mask, uint32_t extras,
+                                     const uint8_t *bytecode, size_t bytecode_len) {
     if (bytecode_len > SWSTAT_DIAG_BYTECODE_MAX || (bytecode_len > 0 && bytecode == NULL))
         return NULL;
     memset(req, 0, SWSTAT_DIAG_REQUEST);
@@ -122,7 +262,8 @@ static struct nlmsghdr *diag_request(char *req, uint8_t family, uint8_t protocol
     r->sdiag_family = family;
     r->sdiag_protocol = protocol;
     r->idiag_states = state_mask;
-    r->idiag_ext = 0;           // INET_DIAG_SHUTDOWN comes with every full socket unasked
+    // INET_DIAG_SHUTDOWN (and INET_DIAG_CGROUP_ID) come with every full socket unasked.
+    r->idiag_ext = ext_bits(extras);
     if (bytecode_len > 0 &&
         !mnl_attr_put_check(nlh, SWSTAT_DIAG_REQUEST, INET_DIAG_REQ_BYTECODE, bytecode_len,
                             bytecode))
@@ -150,12 +291,21 @@ static int dump_datagram(const void *buf, size_t len, uint32_t seq, uint32_t por
 int swstat_diag_dump_filtered(uint8_t family, uint8_t protocol, uint32_t state_mask,
                               const uint8_t *bytecode, size_t bytecode_len, swstat_sock_fn fn,
                               void *ctx, uint64_t *emitted) {
+    return swstat_diag_dump_extras(family, protocol, state_mask, bytecode, bytecode_len, 0, fn,
+                                   ctx, emitted);
+}
+
+int swstat_diag_dump_extras(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                            const uint8_t *bytecode, size_t bytecode_len, uint32_t extras,
+                            swstat_sock_fn fn, void *ctx, uint64_t *emitted) {
     _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
-    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, bytecode,
+    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, extras, bytecode,
                                         bytecode_len);
     if (nlh == NULL) return -EMSGSIZE;
+    swstat_sock_extras scratch;
     dump_state d = {
-        .parse = {.protocol = protocol, .fn = fn, .ctx = ctx, .emitted = emitted},
+        .parse = {.protocol = protocol, .extras = extras, .fn = fn, .ctx = ctx,
+                  .emitted = emitted, .scratch = &scratch},
         .interrupted = 0,
     };
     int rc = swstat_nl_dump(nlh, dump_datagram, &d);
@@ -181,9 +331,10 @@ static int record_datagram(const void *buf, size_t len, uint32_t seq, uint32_t p
     return last;
 }
 
-int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd) {
+int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, uint32_t extras,
+                       int fd) {
     _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
-    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, NULL, 0);
+    struct nlmsghdr *nlh = diag_request(req, family, protocol, state_mask, extras, NULL, 0);
     if (nlh == NULL) return -EMSGSIZE;
     int rc = swstat_nl_dump(nlh, record_datagram, &fd);
     return rc == 1 ? 0 : rc;
@@ -227,7 +378,7 @@ static int lookup_datagram(const void *buf, size_t len, uint32_t seq, uint32_t p
 int swstat_diag_lookup(const swstat_sock *key, swstat_sock_fn fn, void *ctx) {
     if (key->family != AF_INET && key->family != AF_INET6) return -EAFNOSUPPORT;
     _Alignas(8) char req[SWSTAT_DIAG_REQUEST];
-    struct nlmsghdr *nlh = diag_request(req, key->family, key->protocol, ~0u, NULL, 0);
+    struct nlmsghdr *nlh = diag_request(req, key->family, key->protocol, ~0u, 0, NULL, 0);
     if (nlh == NULL) return -EMSGSIZE;
     struct inet_diag_req_v2 *r = mnl_nlmsg_get_payload(nlh);
     size_t alen = key->family == AF_INET ? 4 : 16;
@@ -274,7 +425,41 @@ int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf) {
     return fd;
 }
 
-int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
+// Hands each SOCK_DIAG_BY_FAMILY message of one datagram of destroy notifications to `fn`.
+// Not swstat_nl_walk: notifications carry no seq to check and no dump to end, and one message
+// that does not decode must not cost the others. Returns the number delivered, and sets
+// `*stopped` when `fn` asked to stop.
+static int destroy_messages(const void *buf, size_t len, uint32_t extras, swstat_sock_fn fn,
+                            void *ctx, int *stopped) {
+    swstat_sock_extras scratch;
+    const struct nlmsghdr *nlh = buf;
+    int remaining = len > INT32_MAX ? INT32_MAX : (int)len;
+    int delivered = 0;
+    while (swstat_nl_message_ok(nlh, remaining)) {
+        if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+            swstat_sock s;
+            // The protocol comes from INET_DIAG_PROTOCOL; TCP until then.
+            if (decode_one(nlh, IPPROTO_TCP, &s) == 0) {
+                if (extras != 0) decode_extras(nlh, extras, &scratch, &s);
+                delivered++;
+                if (fn(&s, ctx) != 0) {
+                    *stopped = 1;
+                    return delivered;
+                }
+            }
+        }
+        nlh = mnl_nlmsg_next(nlh, &remaining);
+    }
+    return delivered;
+}
+
+int swstat_diag_destroy_parse(const void *buf, size_t len, uint32_t extras, swstat_sock_fn fn,
+                              void *ctx) {
+    int stopped = 0;
+    return destroy_messages(buf, len, extras, fn, ctx, &stopped);
+}
+
+int swstat_diag_destroy_read(int fd, uint32_t extras, swstat_sock_fn fn, void *ctx) {
     _Alignas(8) char buf[SWSTAT_NL_BUFFER];
     int delivered = 0;
     // A bounded number of datagrams a call: on a host closing sockets faster than they can be
@@ -286,21 +471,74 @@ int swstat_diag_destroy_read(int fd, swstat_sock_fn fn, void *ctx) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return delivered;
             return -errno;      // ENOBUFS: the kernel dropped notifications
         }
-        // Not swstat_nl_walk: notifications carry no seq to check and no dump to end, and one
-        // message that does not decode must not cost the others.
-        const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-        int remaining = (int)n;
-        while (swstat_nl_message_ok(nlh, remaining)) {
-            if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-                swstat_sock s;
-                // The protocol comes from INET_DIAG_PROTOCOL; TCP until then.
-                if (decode_one(nlh, IPPROTO_TCP, &s) == 0) {
-                    delivered++;
-                    if (fn(&s, ctx) != 0) return delivered;
-                }
-            }
-            nlh = mnl_nlmsg_next(nlh, &remaining);
-        }
+        int stopped = 0;
+        delivered += destroy_messages(buf, (size_t)n, extras, fn, ctx, &stopped);
+        if (stopped) return delivered;
     }
     return delivered;
+}
+
+int swstat_diag_kill_open(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+int swstat_diag_kill(int fd, const swstat_sock *s) {
+    // The request: nlmsghdr and inet_diag_req_v2, as ss's kill_inet_sock builds it.
+    _Alignas(8) char req[NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_req_v2))];
+    memset(req, 0, sizeof(req));
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+    nlh->nlmsg_type = SOCK_DESTROY;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    static uint32_t counter;
+    uint32_t seq = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    nlh->nlmsg_seq = seq;
+    struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+    r->sdiag_family = s->family;
+    r->sdiag_protocol = s->protocol;
+    r->id.idiag_sport = htons(s->local_port);
+    r->id.idiag_dport = htons(s->remote_port);
+    size_t alen = s->family == AF_INET ? 4 : 16;
+    memcpy(r->id.idiag_src, s->local_addr, alen);
+    memcpy(r->id.idiag_dst, s->remote_addr, alen);
+    r->id.idiag_if = s->ifindex;
+    // A socket known without its cookie (from /proc) is named by its ends alone.
+    uint64_t cookie = s->cookie != 0 ? s->cookie : ((uint64_t)INET_DIAG_NOCOOKIE << 32 |
+                                                     INET_DIAG_NOCOOKIE);
+    r->id.idiag_cookie[0] = (uint32_t)cookie;
+    r->id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    for (;;) {
+        if (sendto(fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) >= 0)
+            break;
+        if (errno != EINTR) return -errno;
+    }
+    // The kernel answers in the sender's context, so the acknowledgement is already queued;
+    // anything else on the socket (an earlier request's late answer) is skipped by its seq.
+    _Alignas(8) char buf[8192];
+    for (int tries = 0; tries < 16; tries++) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        const struct nlmsghdr *m = (const struct nlmsghdr *)buf;
+        int remaining = (int)n;
+        while (swstat_nl_message_ok(m, remaining)) {
+            if (m->nlmsg_seq == seq && m->nlmsg_type == NLMSG_ERROR) {
+                if (mnl_nlmsg_get_payload_len(m) < sizeof(struct nlmsgerr)) return -EPROTO;
+                const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+                return e->error <= 0 && e->error >= -4095 ? e->error : -EPROTO;
+            }
+            m = mnl_nlmsg_next(m, &remaining);
+        }
+    }
+    return -EPROTO;
 }

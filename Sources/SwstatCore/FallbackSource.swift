@@ -1,5 +1,6 @@
 /// sock_diag first, /proc/net when the kernel refuses (as `ss` does). The choice is made per
-/// table and before its first record is delivered, so no row is ever printed twice.
+/// table and before its first record is delivered, so no row is ever printed twice. A query
+/// with `extras` never falls back: /proc/net cannot give them.
 public struct FallbackSource: SocketSource {
   /// The netlink source tried first.
   public let primary: NetlinkSource
@@ -28,7 +29,9 @@ public struct FallbackSource: SocketSource {
     do {
       try primary.forEach(table, query, body)
     } catch let error as SocketSourceError {
-      guard case .unavailable = error else { throw error }
+      // /proc/net has no tcp_info, memory or cgroup: a listing that asked for them says why
+      // netlink failed rather than print rows without what was asked.
+      guard case .unavailable = error, query.extras == nil else { throw error }
       onFallback(table, error)
       try fallback.forEach(table, query, body)
     }
@@ -56,5 +59,17 @@ public enum SourceChoice: String, CaseIterable, Sendable {
     case .proc: return proc
     case .auto: return FallbackSource(fallback: proc, onFallback: onFallback)
     }
+  }
+}
+
+extension SocketExtras.Kinds {
+  /// Why these kinds cannot be shown from the source `choice` names, in one line (exit 64),
+  /// or nil: /proc/net has no tcp_info, socket memory or cgroup, so `--source proc` cannot
+  /// give any of them. (`auto` does not fall back to /proc/net for a query that asks for
+  /// extras: `FallbackSource` reports netlink's error instead.)
+  public func refusal(for choice: SourceChoice) -> String? {
+    guard choice == .proc, !isEmpty else { return nil }
+    return flags.joined(separator: ", ")
+      + " need netlink: /proc/net has no tcp_info, socket memory or cgroup"
   }
 }

@@ -11,7 +11,7 @@ extension FilterEnvironment {
         let index = if_nametoindex(name)
         return index == 0 ? nil : index
       },
-      cgroupID: systemCgroupID, ephemeralPorts: systemEphemeralPorts)
+      cgroupID: { CgroupPaths.id(ofPath: $0) }, ephemeralPorts: systemEphemeralPorts)
   }
 }
 
@@ -52,53 +52,6 @@ extension FilterEnvironment {
   return found
 }
 
-/// The id of a cgroup v2 directory: its inode number on the cgroup2 file system (kernfs numbers
-/// a cgroup's directory with the cgroup's id, which is what INET_DIAG_BC_CGROUP_COND compares).
-/// `path` is tried as given, then under the cgroup2 mount (`/` is the mount's root), as ss's
-/// get_cgroup2_id does.
-@Sendable private func systemCgroupID(_ path: String) -> UInt64? {
-  guard !path.utf8.contains(0), let mount = cgroup2Mount() else { return nil }
-  var root = stat()
-  guard stat(mount, &root) == 0 else { return nil }
-  if path != "/", let id = cgroupDirectory(path, device: root.st_dev) { return id }
-  let relative = path.drop { $0 == "/" }
-  return cgroupDirectory(relative.isEmpty ? mount : mount + "/" + relative, device: root.st_dev)
-}
-
-/// The inode of a directory on the file system `device` (the cgroup2 mount's).
-private func cgroupDirectory(_ path: String, device: dev_t) -> UInt64? {
-  var st = stat()
-  guard stat(path, &st) == 0, st.st_dev == device, st.st_mode & S_IFMT == S_IFDIR else {
-    return nil
-  }
-  return UInt64(st.st_ino)
-}
-
-/// The first cgroup2 mount point in /proc/self/mounts (its octal escapes undone).
-private func cgroup2Mount() -> String? {
-  guard let text = readSmallFile("/proc/self/mounts") else { return nil }
-  for line in text.split(separator: UInt8(ascii: "\n")) {
-    let fields = line.split(separator: UInt8(ascii: " "))
-    guard fields.count >= 3, fields[2].elementsEqual("cgroup2".utf8) else { continue }
-    var out: [UInt8] = []
-    var i = fields[1].startIndex
-    while i < fields[1].endIndex {
-      let rest = fields[1][i...]
-      if rest.first == UInt8(ascii: "\\"), rest.count >= 4,
-        let code = UInt8(String(decoding: rest.dropFirst().prefix(3), as: UTF8.self), radix: 8)
-      {
-        out.append(code)
-        i = fields[1].index(i, offsetBy: 4)
-      } else {
-        out.append(fields[1][i])
-        i = fields[1].index(after: i)
-      }
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
-  return nil
-}
-
 /// ip_local_port_range, or 1024-4999 when it cannot be read (ss's is_ephemeral does the same).
 @Sendable private func systemEphemeralPorts() -> ClosedRange<UInt16> {
   let fallback: ClosedRange<UInt16> = 1024...4999
@@ -113,7 +66,7 @@ private func cgroup2Mount() -> String? {
 }
 
 /// A whole small file (at most 1 MiB), read until end of file; nil when it cannot be read.
-private func readSmallFile(_ path: String) -> [UInt8]? {
+func readSmallFile(_ path: String) -> [UInt8]? {
   let fd = open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { return nil }
   defer { close(fd) }

@@ -70,8 +70,9 @@ public struct NetlinkSource: SocketSource {
     }
   }
 
-  /// Decodes recorded SOCK_DIAG_BY_FAMILY replies, as received from the kernel, for replay.
-  /// Returns whether the recording ended with NLMSG_DONE.
+  /// Decodes recorded SOCK_DIAG_BY_FAMILY replies, as received from the kernel, for replay
+  /// (with the query's `extras`, a recording made asking for them). Returns whether the
+  /// recording ended with NLMSG_DONE.
   @discardableResult
   public static func decode(
     _ bytes: [UInt8], transport: TransportProtocol, query: SocketQuery = SocketQuery(),
@@ -104,11 +105,13 @@ public struct NetlinkSource: SocketSource {
     return (rc < 0 ? rc : 0, records)
   }
 
-  /// Writes the raw replies of one dump of `table` to `fd` (how the replay fixtures were made).
+  /// Writes the raw replies of one dump of `table` to `fd` (how the replay fixtures were made),
+  /// asking for `extras` as a query with them would.
   public static func record(
-    _ table: SocketTable, states: StateMask = .all, to fd: FileDescriptor
+    _ table: SocketTable, states: StateMask = .all, extras: SocketExtras.Kinds = [],
+    to fd: FileDescriptor
   ) throws {
-    let rc = Shim.diagRecord(table, states: states.rawValue, fd: fd)
+    let rc = Shim.diagRecord(table, states: states.rawValue, extras: extras, fd: fd)
     if rc < 0 {
       throw SocketSourceError.unavailable(source: "netlink", errno: Errno(rawValue: -rc))
     }

@@ -39,17 +39,25 @@ public struct SocketQuery: Sendable {
   public var tcpStates: StateMask
   /// States, ports and addresses wanted, on top of the rest (by default no filter).
   public var filter: SocketFilter
+  /// What to ask the kernel for beyond each socket (`--info`, `--memory`, `--cgroup`), and
+  /// where the source puts what comes back, by socket (`SocketExtrasStore.extras(for:)`). Nil
+  /// (the default) asks for nothing, and the dump decodes nothing more. Netlink only:
+  /// /proc/net has none of it.
+  public var extras: SocketExtrasStore?
 
   /// A query; by default every TCP and UDP socket of both families.
   public init(
     transports: [TransportProtocol] = [.tcp, .udp], families: [AddressFamily] = [.inet, .inet6],
-    scope: ListeningScope = .all, tcpStates: StateMask = .all, filter: SocketFilter = SocketFilter()
+    scope: ListeningScope = .all, tcpStates: StateMask = .all,
+    filter: SocketFilter = SocketFilter(),
+    extras: SocketExtrasStore? = nil
   ) {
     self.transports = transports
     self.families = families
     self.scope = scope
     self.tcpStates = tcpStates
     self.filter = filter
+    self.extras = extras
   }
 
   /// The tables to read, in netstat's order: tcp, tcp6, udp, udp6.

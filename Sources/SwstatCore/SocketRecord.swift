@@ -128,19 +128,22 @@ public struct SocketRecord: Hashable, Sendable {
   public var probes: UInt32
   /// Which directions are shut down (bit 0: receive, bit 1: send), when the source reports it.
   public var shutdown: UInt8?
+  /// The interface the socket is bound to (`idiag_if`, SO_BINDTODEVICE), 0 for none or unknown
+  /// (/proc). Part of the socket's identity for SOCK_DESTROY.
+  public var interfaceIndex: UInt32
 
   /// The state as an enum, or nil for a number this build does not know.
   public var state: SocketState? { SocketState(rawValue: stateCode) }
   /// The timer as an enum, or nil for a number this build does not know.
   public var timer: SocketTimer? { SocketTimer(rawValue: timerCode) }
 
-  /// A record from its parts; timer, probes and shutdown default to none.
+  /// A record from its parts; timer, probes, shutdown and interface default to none.
   public init(
     transport: TransportProtocol, family: AddressFamily, local: Endpoint, remote: Endpoint,
     stateCode: UInt8, receiveQueue: UInt32 = 0, sendQueue: UInt32 = 0,
     listenBacklog: UInt32? = nil, uid: UInt32 = 0, inode: UInt64 = 0, cookie: UInt64 = 0,
     timerCode: UInt8 = 0, timerExpiresMilliseconds: UInt32 = 0, retransmits: UInt8 = 0,
-    probes: UInt32 = 0, shutdown: UInt8? = nil
+    probes: UInt32 = 0, shutdown: UInt8? = nil, interfaceIndex: UInt32 = 0
   ) {
     self.transport = transport
     self.family = family
@@ -158,6 +161,7 @@ public struct SocketRecord: Hashable, Sendable {
     self.retransmits = retransmits
     self.probes = probes
     self.shutdown = shutdown
+    self.interfaceIndex = interfaceIndex
   }
 
   /// Whether netstat counts this socket as a server: a TCP socket with remote port 0, a UDP

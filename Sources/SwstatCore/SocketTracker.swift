@@ -19,12 +19,20 @@ public struct SocketEvent: Sendable {
   public var record: SocketRecord
   /// When, in CLOCK_REALTIME nanoseconds since the epoch.
   public var time: Int64
+  /// What the kernel said of the socket when it destroyed it, when the destroy notification's
+  /// extras were noted (`noteDestroyed(_:extras:at:)`): its final tcp_info, what the connection
+  /// carried (`SocketExtras.totals`). Set on `gone` and `brief`, and on the `state` event of a
+  /// full socket becoming TIME_WAIT (the TIME_WAIT socket's own `gone` carries it too).
+  public var closing: SocketExtras? = nil
 
   /// An event from its parts.
-  public init(change: SocketChange, record: SocketRecord, time: Int64) {
+  public init(
+    change: SocketChange, record: SocketRecord, time: Int64, closing: SocketExtras? = nil
+  ) {
     self.change = change
     self.record = record
     self.time = time
+    self.closing = closing
   }
 }
 
@@ -90,7 +98,10 @@ public struct SocketTracker: Sendable {
   private var pending: [SocketEvent] = []
   /// TIME_WAIT sockets new in this dump, while there are destroy notifications to settle.
   private var successors: Set<Connection>? = nil
-  private var destroyed: [Key: (record: SocketRecord, time: Int64)] = [:]
+  private var destroyed: [Key: (record: SocketRecord, extras: SocketExtras?, time: Int64)] = [:]
+  /// The final extras of full sockets whose TIME_WAIT successor is in `records`, by the
+  /// successor's compact id: its `gone` carries them.
+  private var closings: [UInt64: SocketExtras] = [:]
   /// The sockets reported gone by the last two dumps. The kernel unhashes a socket (so a dump
   /// misses it) before it sends the destroy notification, from a work queue: a notification
   /// may arrive a dump after its socket was reported gone, and must not make it "brief" again.
@@ -104,9 +115,12 @@ public struct SocketTracker: Sendable {
   /// How many sockets the last dump had.
   public var count: Int { records.count }
 
-  /// Notes a destroy notification; its meaning is settled by the next dump.
-  public mutating func noteDestroyed(_ r: SocketRecord, at time: Int64) {
-    destroyed[Key(r)] = (r, time)
+  /// Notes a destroy notification; its meaning is settled by the next dump. `extras`: what
+  /// the notification carried (the final tcp_info, from `DestroyMonitor.extras`), which the
+  /// socket's `gone` or `brief` event then carries as `closing`.
+  public mutating func noteDestroyed(_ r: SocketRecord, extras: SocketExtras? = nil, at time: Int64)
+  {
+    destroyed[Key(r)] = (r, extras, time)
   }
 
   /// Starts a dump taken at `time` (CLOCK_REALTIME nanoseconds). The first dump only primes
@@ -125,9 +139,20 @@ public struct SocketTracker: Sendable {
     let state = r.stateCode
     if let i = index(of: r) {
       let at = Int(i)
+      var closing: SocketExtras? = nil
+      if state == SocketState.timeWait.rawValue && !destroyed.isEmpty,
+        let final = destroyed[Key(r)]?.extras, let id = Self.compactID(r)
+      {
+        // A TIME_WAIT socket keeps the cookie of the full socket it replaced, whose destroy
+        // notification carried what the connection did: keep that for its own `gone`.
+        closings[id] = final
+        closing = final
+      }
       if reporting && records[at].stateCode != state && seenIn[at] != dump {
-        pending.append(
-          SocketEvent(change: .state(from: records[at].stateCode), record: copy r, time: time))
+        var event = SocketEvent(
+          change: .state(from: records[at].stateCode), record: copy r, time: time)
+        event.closing = closing
+        pending.append(event)
       }
       records[at] = copy r
       seenIn[at] = dump
@@ -157,9 +182,12 @@ public struct SocketTracker: Sendable {
         let old = records[at]
         let key = Key(old)
         gone.insert(key)
+        let kept =
+          closings.isEmpty ? nil : Self.compactID(old).flatMap { closings.removeValue(forKey: $0) }
         if reporting {
-          pending.append(
-            SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time))
+          var event = SocketEvent(change: .gone, record: old, time: destroyed[key]?.time ?? time)
+          event.closing = destroyed[key]?.extras ?? kept
+          pending.append(event)
         }
         remove(at: at)
       }
@@ -174,7 +202,9 @@ public struct SocketTracker: Sendable {
         // one never dumped has a successor with another cookie, at the same addresses.
         && successors?.contains(Connection(d.record)) != true
       {
-        pending.append(SocketEvent(change: .brief, record: d.record, time: d.time))
+        var event = SocketEvent(change: .brief, record: d.record, time: d.time)
+        event.closing = d.extras
+        pending.append(event)
       }
     }
     recentlyGone = [recentlyGone[1], gone]

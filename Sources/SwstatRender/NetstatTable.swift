@@ -56,6 +56,9 @@ public final class NetstatTable: OutputSink {
   // Scratch space for one port's text.
   private let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 128)
   private let addressCache = AddressTextCache()
+  /// `--info`, `--memory`, `--cgroup`: the line of ss's tokens under each row that carries
+  /// extras (nil: no such line).
+  public var extras: SocketExtrasText? = nil
 
   /// netstat's address column without -W, and the `short_len` of `addr_do_one`.
   static let addressWidth = Columns.localAddress.width
@@ -158,6 +161,7 @@ public final class NetstatTable: OutputSink {
     }
     c.put(0x0a)
     out.commitRow(c.p)
+    if let extras { try extras.write(r, to: out) }
   }
 
   @inline(__always)

@@ -23,6 +23,8 @@ public final class SocketJSON: OutputSink {
   private var owners: OwnerTable? = nil
   private var table: Section.Table = .inet
   private var netns: [UInt8]? = nil
+  /// `--info`, `--memory`, `--cgroup`: their members after `timer` (nil: none).
+  public var extras: SocketExtrasJSON? = nil
 
   /// A writer to `out`; `owners`: each object lists every process holding the socket (-p).
   public init(output: OutputBuffer, owners: Bool = false) {
@@ -91,6 +93,7 @@ public final class SocketJSON: OutputSink {
     c.put(",\"retransmits\":")
     c.decimal(UInt64(r.retransmits))
     c.put("}")
+    if let extras { try extras.write(r, row: &c, out: out) }
     try finish(r.inode, &c)
   }
 

@@ -18,16 +18,62 @@ public func fuzzParsers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   guard size >= 1 else { return 0 }
   let bytes = UnsafeBufferPointer(start: data, count: size)
   let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
-  switch bytes[0] % 9 {
+  switch bytes[0] % 10 {
   case 0: checkExpectations(text)
   case 1: checkStateMask(text)
   case 2: checkPrefix(text)
   case 3: checkPorts(text)
   case 4: checkFilter(bytes.dropFirst())
   case 5, 6, 7: checkExpressionFilter(bytes.dropFirst())
+  case 9: checkTCPInfo(Array(bytes.dropFirst()))
   default: checkUnixText(Array(bytes.dropFirst()))
   }
   return 0
+}
+
+/// tcp_info of any length: each field is there exactly when it ends within the bytes (ends
+/// restated from include/uapi/linux/tcp.h), with the bytes' value; skmem values likewise.
+func checkTCPInfo(_ bytes: [UInt8]) {
+  let info = bytes.withUnsafeBytes { TCPInfo(kernelBytes: $0) }
+  let n = bytes.count
+  if info.length != n { fail("length \(info.length) for \(n) bytes") }
+  func u32(_ o: Int) -> UInt32 {
+    (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * UInt32($1)) }
+  }
+  func u64(_ o: Int) -> UInt64 { UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 }
+  let checks: [(String, Int, Any?, Any?)] = [
+    ("state", 1, info.state, n >= 1 ? bytes[0] : nil),
+    ("snd_wscale", 7, info.sendWindowScale, n >= 7 ? bytes[6] & 0xf : nil),
+    ("rcv_wscale", 7, info.receiveWindowScale, n >= 7 ? bytes[6] >> 4 : nil),
+    ("rto", 12, info.retransmissionTimeout, n >= 12 ? u32(8) : nil),
+    ("rtt", 72, info.roundTripTime, n >= 72 ? u32(68) : nil),
+    ("total_retrans", 104, info.totalRetransmits, n >= 104 ? u32(100) : nil),
+    ("pacing_rate", 112, info.pacingRate, n >= 112 ? u64(104) : nil),
+    ("bytes_acked", 128, info.bytesAcknowledged, n >= 128 ? u64(120) : nil),
+    ("bytes_sent", 208, info.bytesSent, n >= 208 ? u64(200) : nil),
+    ("snd_wnd", 232, info.sendWindow, n >= 232 ? u32(228) : nil),
+    ("rcv_wnd", 236, info.receiveWindow, n >= 236 ? u32(232) : nil),
+    (
+      "total_rto", 242, info.totalRTOs,
+      n >= 242 ? UInt16(bytes[240]) | UInt16(bytes[241]) << 8 : nil
+    ),
+    ("received_ce_bytes", 276, info.receivedCEBytes, n >= 276 ? u32(272) : nil),
+    ("accecn_fail_mode", 280, info.accECNFailMode, n >= 280 ? UInt8((u32(276) >> 4) & 0xf) : nil),
+  ]
+  for (name, end, mine, expected) in checks {
+    if (mine == nil) != (n < end) || "\(mine as Any)" != "\(expected as Any)" {
+      fail("\(name) (ends at \(end)) with \(n) bytes: \(mine as Any), expected \(expected as Any)")
+    }
+  }
+  let values = stride(from: 0, to: n - n % 4, by: 4).map { u32($0) }
+  let m = SocketMemory(values: values)
+  let all = [
+    m.receiveAllocated, m.receiveBuffer, m.transmitAllocated, m.transmitBuffer,
+    m.forwardAllocated, m.transmitQueued, m.optionMemory, m.backlog, m.drops,
+  ]
+  for (i, v) in all.enumerated() where v != (i < values.count ? values[i] : nil) {
+    fail("skmem value \(i) of \(values.count)")
+  }
 }
 
 /// /proc/net/unix text of any bytes — names holding line breaks, controls, bytes that are not

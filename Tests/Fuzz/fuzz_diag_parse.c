@@ -1,5 +1,7 @@
 // libFuzzer harness for the sock_diag reply decoders (`make fuzz`): swstat_diag_parse (inet)
-// and swstat_unix_parse (unix_diag), which share nl_dump.c's message walk.
+// and swstat_unix_parse (unix_diag), which share nl_dump.c's message walk, and the decoding of
+// the attributes `--info`, `--memory` and `--cgroup` ask for (swstat_diag_parse_extras, and
+// swstat_diag_destroy_parse for destroy notifications) at every payload length.
 //
 // The input is one receive buffer as recvmsg() would hand it over: any number of netlink
 // messages, cut anywhere. The decoder must never read outside it, never deliver a record it did
@@ -40,10 +42,56 @@ static void setup_guard(void) {
 typedef struct {
     uint64_t calls;
     uint64_t stop_after;        // 0: never stop
+    uint32_t extras;            // what the decode asked for
+    uint64_t hash;              // FNV-1a of every record delivered, extras left out
 } counter;
+
+static int all_zero(const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0) return 0;
+    return 1;
+}
+
+// What a decode with `asked` may hand over: only the parts asked for, each within its bounds,
+// nothing past what the kernel sent.
+static void check_extras(const swstat_sock_extras *x, uint32_t asked) {
+    const uint32_t known = SWSTAT_HAS_INFO | SWSTAT_HAS_CONG | SWSTAT_HAS_VEGAS |
+                           SWSTAT_HAS_DCTCP | SWSTAT_HAS_BBR | SWSTAT_HAS_SKMEM |
+                           SWSTAT_HAS_CGROUP;
+    if (x->present == 0 || (x->present & ~known)) FAIL();
+    const uint32_t info = SWSTAT_HAS_INFO | SWSTAT_HAS_CONG | SWSTAT_HAS_VEGAS |
+                          SWSTAT_HAS_DCTCP | SWSTAT_HAS_BBR;
+    if (!(asked & SWSTAT_EXTRA_INFO) && (x->present & info)) FAIL();
+    if (!(asked & SWSTAT_EXTRA_MEMORY) && (x->present & SWSTAT_HAS_SKMEM)) FAIL();
+    if (!(asked & SWSTAT_EXTRA_CGROUP) && (x->present & SWSTAT_HAS_CGROUP)) FAIL();
+    if (x->info_len > sizeof(x->info)) FAIL();
+    if (!(x->present & SWSTAT_HAS_INFO) && x->info_len != 0) FAIL();
+    // Fields past the payload are absent: the bytes behind them were never written.
+    if (!all_zero((const uint8_t *)&x->info + x->info_len, sizeof(x->info) - x->info_len)) FAIL();
+    if (x->skmem_count > SWSTAT_SKMEM_MAX) FAIL();
+    if (!(x->present & SWSTAT_HAS_SKMEM) && x->skmem_count != 0) FAIL();
+    if (!all_zero(x->skmem + x->skmem_count,
+                  (SWSTAT_SKMEM_MAX - x->skmem_count) * sizeof(uint32_t))) FAIL();
+    size_t name = strnlen(x->congestion, sizeof(x->congestion));
+    if (name >= sizeof(x->congestion)) FAIL();          // always NUL-terminated
+    if ((x->present & SWSTAT_HAS_CONG) ? name == 0 : name != 0) FAIL();
+    if (!(x->present & SWSTAT_HAS_CGROUP) && x->cgroup_id != 0) FAIL();
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
 
 static int on_sock(const swstat_sock *s, void *ctx) {
     counter *c = ctx;
+    if (c->extras == 0 && s->extras != NULL) FAIL();
+    if (s->extras != NULL) check_extras(s->extras, c->extras);
+    swstat_sock plain = *s;
+    plain.extras = NULL;
+    c->hash = fnv(c->hash, &plain, sizeof(plain));
     // Only whole, well-formed records reach Swift.
     if (s->family != AF_INET && s->family != AF_INET6) FAIL();
     if (s->family == AF_INET) {
@@ -57,7 +105,7 @@ static int on_sock(const swstat_sock *s, void *ctx) {
 }
 
 static void check(const uint8_t *buf, size_t len, uint8_t protocol, uint64_t stop_after) {
-    counter c = {0, stop_after};
+    counter c = {0, stop_after, 0, 0xcbf29ce484222325ull};
     uint64_t emitted = 0;
     int interrupted = 0;
     int rc = swstat_diag_parse(buf, len, protocol, 0, 0, on_sock, &c, &emitted, &interrupted);
@@ -66,11 +114,31 @@ static void check(const uint8_t *buf, size_t len, uint8_t protocol, uint64_t sto
     if (rc == 2 && (stop_after == 0 || c.calls != stop_after)) FAIL();
     if (emitted != c.calls) FAIL();
     if (interrupted != 0 && interrupted != 1) FAIL();
+    // Asking for extras (all of them, or one kind) changes nothing about the records
+    // themselves, nor the result.
+    static const uint32_t asks[] = {
+        SWSTAT_EXTRA_INFO | SWSTAT_EXTRA_MEMORY | SWSTAT_EXTRA_CGROUP,
+        SWSTAT_EXTRA_INFO, SWSTAT_EXTRA_MEMORY, SWSTAT_EXTRA_CGROUP,
+    };
+    for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+        counter e = {0, stop_after, asks[i], 0xcbf29ce484222325ull};
+        uint64_t emitted_e = 0;
+        int interrupted_e = 0;
+        int rc_e = swstat_diag_parse_extras(buf, len, protocol, 0, 0, asks[i], on_sock, &e,
+                                            &emitted_e, &interrupted_e);
+        if (rc_e != rc || e.calls != c.calls || e.hash != c.hash) FAIL();
+        if (emitted_e != emitted || interrupted_e != interrupted) FAIL();
+    }
+    // The same bytes as destroy notifications (one datagram): no sequence, no end of dump.
+    counter d = {0, 0, SWSTAT_EXTRA_INFO, 0xcbf29ce484222325ull};
+    int delivered = swstat_diag_destroy_parse(buf, len, SWSTAT_EXTRA_INFO, on_sock, &d);
+    if (delivered < 0 || (uint64_t)delivered != d.calls) FAIL();
     // With sequence checks on, a recording (seq 0) is only accepted when it says seq 0 too; the
     // decoder must still stay inside the buffer.
     emitted = 0;
     c.calls = 0;
     c.stop_after = 0;
+    c.extras = 0;
     rc = swstat_diag_parse(buf, len, protocol, 0x12345678u, 0x9abcu, on_sock, &c, &emitted,
                            &interrupted);
     if (rc > 2 || emitted != c.calls) FAIL();
@@ -86,7 +154,7 @@ static int on_unix(const swstat_unix_sock *s, void *ctx) {
 }
 
 static void check_unix(const uint8_t *buf, size_t len, uint64_t stop_after) {
-    counter c = {0, stop_after};
+    counter c = {0, stop_after, 0, 0};
     int rc = swstat_unix_parse(buf, len, 0, 0, on_unix, &c);
     if (rc > 2 || rc < -4095) FAIL();
     if (rc == 2 && (stop_after == 0 || c.calls != stop_after)) FAIL();

@@ -91,6 +91,51 @@ def diag_parse_seeds():
     write("diag_parse", "unaligned-last", unaligned[:16 + len(one) + 5])
 
 
+EXTRAS = os.path.join(HERE, "..", "SwstatCoreTests", "Fixtures", "extras")
+
+
+def extras_seeds():
+    """The attributes --info, --memory and --cgroup ask for (swstat_diag_parse_extras and the
+    destroy notifications' decoder): recorded ones, and each at lengths around its struct's:
+    INET_DIAG_INFO (2) cut and padded, PAD (14) before it, CONG (4) empty, unterminated and
+    long, VEGASINFO (3), DCTCPINFO (9), BBRINFO (16) one byte short and whole, SKMEMINFO (7)
+    from 0 to 12 values, CGROUP_ID (21) short, whole and long."""
+    done = nlmsg(NLMSG_DONE, struct.pack("<i", 0))
+    for name in ["tcp", "udp"]:
+        with open(os.path.join(EXTRAS, name + ".nldump"), "rb") as f:
+            msgs = messages(f.read())
+        write("diag_parse", f"extras-{name}-first", msgs[0] + done)
+        write("diag_parse", f"extras-{name}-whole", b"".join(msgs))
+    with open(os.path.join(EXTRAS, "destroy.nlmsgs"), "rb") as f:
+        write("diag_parse", "extras-destroy", f.read())
+    one = diag_msg(state=1, dport=443)
+    info = bytes(range(256)) + bytes(range(24))  # 280 bytes, every offset distinct
+    for size in [0, 1, 7, 8, 12, 103, 104, 105, 160, 231, 232, 236, 240, 279, 280, 281, 320]:
+        body = (info * 2)[:size]
+        write("diag_parse", f"info-{size}", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(2, body)) + done)
+    write("diag_parse", "info-after-pad",
+          nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(14, b"") + attr(2, info)) + done)
+    for label, name in [("empty", b""), ("nul", b"\0"), ("cubic", b"cubic\0"),
+                        ("unterminated", b"bbr"), ("long", b"x" * 40)]:
+        write("diag_parse", f"cong-{label}", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(4, name)) + done)
+    for kind, size in [(3, 16), (9, 16), (16, 20)]:
+        for n in [0, size - 1, size, size + 4]:
+            write("diag_parse", f"cc-{kind}-{n}",
+                  nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(2, info) + attr(kind, b"\x07" * n)) + done)
+    for n in [0, 1, 7, 8, 9, 12]:
+        write("diag_parse", f"skmem-{n}",
+              nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(7, struct.pack(f"<{n}I", *range(1, n + 1)))) + done)
+    write("diag_parse", "skmem-odd", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(7, b"\1" * 13)) + done)
+    for n in [0, 7, 8, 16]:
+        write("diag_parse", f"cgroup-{n}", nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(21, b"\x2a" * n)) + done)
+    everything = one + attr(8, b"\0") + attr(7, struct.pack("<9I", *range(9))) + attr(14, b"") \
+        + attr(2, info) + attr(4, b"bbr\0") + attr(16, b"\5" * 20) + attr(21, b"\1" * 8)
+    write("diag_parse", "extras-everything", nlmsg(SOCK_DIAG_BY_FAMILY, everything) + done)
+    # A destroy notification: INET_DIAG_PROTOCOL (10) first, then the final tcp_info.
+    write("diag_parse", "destroy-info",
+          nlmsg(SOCK_DIAG_BY_FAMILY, one + attr(10, b"\6") + attr(14, b"") + attr(2, info), flags=0))
+
+
 def unix_msg(kind=1, state=10, inode=4321):
     # struct unix_diag_msg: family type state pad, ino, cookie[2].
     return bytes([1, kind, state, 0]) + struct.pack("<III", inode, 0x33, 0x44)
@@ -181,7 +226,8 @@ def filter_seeds():
 def swift_seeds():
     # Byte 0: 0 Expectation.parseList, 1 StateMask, 2 AddressPrefix, 3 parsePorts,
     # 4 SocketFilter.parse (six NUL-separated options; a lone 0x01 means "not given"),
-    # 5 ExpressionFilter.parse (ss's filter words, NUL-separated) and its bytecode.
+    # 5 ExpressionFilter.parse (ss's filter words, NUL-separated) and its bytecode,
+    # 9 TCPInfo(kernelBytes:) and SocketMemory(values:) of any length.
     cases = {
         "expect": (0, "time_wait<5000"),
         "expect-list": (0, "total>=1,close_wait==0,LISTEN != 3"),
@@ -214,6 +260,9 @@ def swift_seeds():
     }
     for name, (kind, text) in cases.items():
         write("swift_parsers", name, bytes([kind]) + text.encode())
+    info = bytes(range(256)) + bytes(range(24))
+    for size in [0, 7, 104, 232, 280, 300]:
+        write("swift_parsers", f"tcp-info-{size}", bytes([9]) + (info * 2)[:size])
 
 
 TRACE = os.path.join(HERE, "..", "SwstatCoreTests", "Fixtures", "trace")
@@ -274,6 +323,7 @@ def main():
                 if not name.startswith("regress-"):
                     os.remove(os.path.join(path, name))
     diag_parse_seeds()
+    extras_seeds()
     unix_seeds()
     proc_parse_seeds()
     filter_seeds()

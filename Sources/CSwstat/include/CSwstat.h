@@ -4,6 +4,76 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// What a dump asks the kernel for beyond the socket itself: the `extras` argument of the dump,
+/// decode and destroy-notification functions. With 0 (the plain listing) no `idiag_ext` bit is
+/// set, no attribute beyond INET_DIAG_SHUTDOWN and INET_DIAG_PROTOCOL is looked at, and
+/// `swstat_sock.extras` stays NULL.
+#define SWSTAT_EXTRA_INFO   1u  ///< tcp_info, the congestion control's name, its BBR/DCTCP/Vegas info
+#define SWSTAT_EXTRA_MEMORY 2u  ///< the socket's memory (INET_DIAG_SKMEMINFO)
+#define SWSTAT_EXTRA_CGROUP 4u  ///< the cgroup v2 id (INET_DIAG_CGROUP_ID: sent unasked, decoded on request)
+
+/// Which parts of a `swstat_sock_extras` the kernel sent (its `present` bits).
+#define SWSTAT_HAS_INFO   0x01u ///< `info` (its first `info_len` bytes)
+#define SWSTAT_HAS_CONG   0x02u ///< `congestion`
+#define SWSTAT_HAS_VEGAS  0x04u ///< `vegas` (INET_DIAG_VEGASINFO)
+#define SWSTAT_HAS_DCTCP  0x08u ///< `dctcp` (INET_DIAG_DCTCPINFO)
+#define SWSTAT_HAS_BBR    0x10u ///< `bbr` (INET_DIAG_BBRINFO)
+#define SWSTAT_HAS_SKMEM  0x20u ///< `skmem` (its first `skmem_count` values)
+#define SWSTAT_HAS_CGROUP 0x40u ///< `cgroup_id`
+
+/// The kernel's struct tcp_info (include/uapi/linux/tcp.h) as of Linux 6.18, field for field,
+/// without the bitfields (their bytes are kept whole). Kernels send a prefix of it (older ones
+/// less, newer ones more): a field is there only when it ends within `swstat_sock_extras.info_len`.
+/// Units as the kernel gives them: times in microseconds (rto, ato, rtt, rttvar, rcv_rtt,
+/// min_rtt, busy/rwnd/sndbuf-limited time), `last_*` in milliseconds, rates in bytes per second.
+typedef struct {
+    uint8_t  state, ca_state, retransmits, probes, backoff, options;
+    uint8_t  wscale;            ///< snd_wscale in the low 4 bits, rcv_wscale in the high 4
+    uint8_t  rate_flags;        ///< bit 0 delivery_rate_app_limited, bits 1-2 fastopen_client_fail
+    uint32_t rto, ato, snd_mss, rcv_mss;
+    uint32_t unacked, sacked, lost, retrans, fackets;
+    uint32_t last_data_sent, last_ack_sent, last_data_recv, last_ack_recv;
+    uint32_t pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, snd_cwnd, advmss, reordering;
+    uint32_t rcv_rtt, rcv_space;
+    uint32_t total_retrans;
+    uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+    uint32_t segs_out, segs_in;
+    uint32_t notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+    uint64_t delivery_rate;
+    uint64_t busy_time, rwnd_limited, sndbuf_limited;
+    uint32_t delivered, delivered_ce;
+    uint64_t bytes_sent, bytes_retrans;
+    uint32_t dsack_dups, reord_seen;
+    uint32_t rcv_ooopack;
+    uint32_t snd_wnd;
+    uint32_t rcv_wnd;
+    uint32_t rehash;
+    uint16_t total_rto, total_rto_recoveries;
+    uint32_t total_rto_time;    ///< milliseconds
+    uint32_t received_ce;
+    uint32_t delivered_e1_bytes, delivered_e0_bytes, delivered_ce_bytes;
+    uint32_t received_e1_bytes, received_e0_bytes, received_ce_bytes;
+    uint32_t accecn;            ///< ecn_mode:2, accecn_opt_seen:2, accecn_fail_mode:4, options2:24
+} swstat_tcp_info;
+
+/// The most INET_DIAG_SKMEMINFO values kept (the kernel sends SK_MEMINFO_VARS, 9 today).
+#define SWSTAT_SKMEM_MAX 16
+
+/// What a dump's `extras` asked for, as the kernel sent it for one socket. Valid only during
+/// the callback, like the `swstat_sock` that points at it.
+typedef struct {
+    uint32_t present;           ///< SWSTAT_HAS_* bits
+    uint16_t info_len;          ///< bytes of `info` the kernel sent (at most sizeof(swstat_tcp_info))
+    uint8_t  skmem_count;       ///< values in `skmem` (SK_MEMINFO_RMEM_ALLOC, _RCVBUF, ...)
+    char     congestion[16];    ///< INET_DIAG_CONG, NUL-terminated
+    uint32_t skmem[SWSTAT_SKMEM_MAX];
+    uint64_t cgroup_id;
+    struct { uint32_t enabled, rttcnt, rtt, minrtt; } vegas;                 ///< struct tcpvegas_info
+    struct { uint16_t enabled, ce_state; uint32_t alpha, ab_ecn, ab_tot; } dctcp; ///< tcp_dctcp_info
+    struct { uint32_t bw_lo, bw_hi, min_rtt, pacing_gain, cwnd_gain; } bbr;  ///< tcp_bbr_info
+    swstat_tcp_info info;       ///< zero past `info_len`
+} swstat_sock_extras;
+
 /// One socket, flattened for Swift. Addresses in network byte order, ports in host order.
 /// Valid only during the callback that receives it; copy what you keep.
 typedef struct {
@@ -24,6 +94,10 @@ typedef struct {
     uint32_t probes;            ///< /proc `timeout` field (zero-window probes / keepalives sent)
     uint64_t inode;
     uint64_t cookie;            ///< idiag_cookie: the socket's identity across dumps (0 from /proc)
+    uint32_t ifindex;           ///< idiag_if: the interface the socket is bound to, 0 for none
+    /// What the dump's `extras` asked for, when the kernel sent any of it; NULL otherwise (and
+    /// always when nothing was asked).
+    const swstat_sock_extras *_Nullable extras;
 } swstat_sock;
 
 /// Called once per socket. Return 0 to continue, non-zero to stop the dump.
@@ -51,6 +125,14 @@ int swstat_diag_dump_filtered(uint8_t family, uint8_t protocol, uint32_t state_m
                               const uint8_t *_Nullable bytecode, size_t bytecode_len,
                               swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
                               uint64_t *_Nonnull emitted);
+
+/// Dumps like `swstat_diag_dump_filtered`, asking also for `extras` (SWSTAT_EXTRA_* bits: the
+/// request's `idiag_ext` bits INFO, VEGASINFO and CONG for SWSTAT_EXTRA_INFO, SKMEMINFO for
+/// SWSTAT_EXTRA_MEMORY), and decoding them into each record's `extras`.
+int swstat_diag_dump_extras(uint8_t family, uint8_t protocol, uint32_t state_mask,
+                            const uint8_t *_Nullable bytecode, size_t bytecode_len,
+                            uint32_t extras, swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
+                            uint64_t *_Nonnull emitted);
 
 /// A port range condition; `set` 0 means no condition. Ports in host order, `lo <= hi`.
 typedef struct {
@@ -97,9 +179,33 @@ int swstat_diag_parse(const void *_Nonnull buf, size_t len, uint8_t protocol, ui
                       uint32_t portid, swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
                       uint64_t *_Nonnull emitted, int *_Nonnull interrupted);
 
+/// Decodes like `swstat_diag_parse`, and the attributes `extras` names into each record's
+/// `extras` (a recording made with the same `extras`). tcp_info is copied only as far as its
+/// attribute's payload goes; an attribute too short for its struct (CGROUP_ID, VEGASINFO,
+/// DCTCPINFO, BBRINFO) is left out rather than failing the dump.
+int swstat_diag_parse_extras(const void *_Nonnull buf, size_t len, uint8_t protocol,
+                             uint32_t seq, uint32_t portid, uint32_t extras,
+                             swstat_sock_fn _Nonnull fn, void *_Nullable ctx,
+                             uint64_t *_Nonnull emitted, int *_Nonnull interrupted);
+
 /// Records the raw replies of one dump into `fd` (for test fixtures): the same request as
-/// `swstat_diag_dump`, each received datagram appended as-is. Returns 0 or a negative errno.
-int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, int fd);
+/// `swstat_diag_dump_extras` with no filter, each received datagram appended as-is. Returns 0
+/// or a negative errno.
+int swstat_diag_record(uint8_t family, uint8_t protocol, uint32_t state_mask, uint32_t extras,
+                       int fd);
+
+/// Opens a NETLINK_SOCK_DIAG socket for `swstat_diag_kill`. Returns the descriptor or a
+/// negative errno. The caller closes it.
+int swstat_diag_kill_open(void);
+
+/// Closes the socket `s` names with a SOCK_DESTROY request over `fd` (from
+/// `swstat_diag_kill_open`), as `ss -K` does: its family, protocol, both ends, `ifindex` and
+/// `cookie` make the request's inet_diag_sockid, and NLM_F_ACK asks for the kernel's answer,
+/// which this waits for. Returns 0 when the kernel closed it, or a negative errno: -EOPNOTSUPP
+/// (a kernel built without CONFIG_INET_DIAG_DESTROY), -EPERM (the caller lacks CAP_NET_ADMIN),
+/// -ENOENT (no such socket: already gone, or its cookie belongs to another), -EPROTO for an
+/// answer that is not one.
+int swstat_diag_kill(int fd, const swstat_sock *_Nonnull s);
 
 /// Why a /proc/net line was rejected.
 typedef struct {
@@ -140,7 +246,18 @@ int swstat_diag_destroy_open(int tcp, int udp, int rcvbuf);
 /// datagrams: poll again for the rest) and hands each socket to `fn` (its state is the one it
 /// had when destroyed). Returns the number delivered, or a negative errno: -ENOBUFS when
 /// notifications were lost because the buffer overflowed.
-int swstat_diag_destroy_read(int fd, swstat_sock_fn _Nonnull fn, void *_Nullable ctx);
+///
+/// Every TCP notification carries the socket's final tcp_info (INET_DIAG_INFO: the kernel's
+/// inet_diag_handler_get_info fills it unasked, the group takes no request); with
+/// SWSTAT_EXTRA_INFO in `extras` it is decoded into the record's `extras`. UDP notifications
+/// carry none. Nothing else (no memory, no cgroup, no uid or inode) comes with them.
+int swstat_diag_destroy_read(int fd, uint32_t extras, swstat_sock_fn _Nonnull fn,
+                             void *_Nullable ctx);
+
+/// Decodes one buffer of destroy notifications already in memory, as `swstat_diag_destroy_read`
+/// does with what it receives (tests and fuzzing). Returns the number delivered.
+int swstat_diag_destroy_parse(const void *_Nonnull buf, size_t len, uint32_t extras,
+                              swstat_sock_fn _Nonnull fn, void *_Nullable ctx);
 
 /// One UNIX domain socket from unix_diag, flattened for Swift; valid only during the callback.
 typedef struct {
@@ -168,6 +285,12 @@ int swstat_unix_dump(uint32_t state_mask, swstat_unix_fn _Nonnull fn, void *_Nul
 /// at NLMSG_DONE, 0 when more is expected, 2 when `fn` stopped, or a negative errno.
 int swstat_unix_parse(const void *_Nonnull buf, size_t len, uint32_t seq, uint32_t portid,
                       swstat_unix_fn _Nonnull fn, void *_Nullable ctx);
+
+/// snprintf(buf, size, format, value) for a format with one double conversion (`%g`, `%.1f`,
+/// `%.3gM`): ss's number formats, byte for byte, without Swift's variadic bridging (which costs
+/// more than the formatting). Returns snprintf's result.
+int swstat_format_double(char *_Nonnull buf, size_t size, const char *_Nonnull format,
+                         double value);
 
 /// Moves the calling thread into the network namespace open at `fd` (setns with
 /// CLONE_NEWNET); other threads stay where they are. Returns 0 or a negative errno (-EPERM

@@ -20,15 +20,23 @@ extension SocketRecord {
         family: family, high: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian,
         low: family == .inet ? 0 : b.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
     }
-    self.init(
-      transport: transport, family: family,
-      local: Endpoint(address: local, port: raw.local_port),
-      remote: Endpoint(address: remote, port: raw.remote_port),
-      stateCode: raw.state, receiveQueue: raw.recv_q, sendQueue: raw.send_q,
-      listenBacklog: raw.has_backlog != 0 ? raw.backlog : nil, uid: raw.uid, inode: raw.inode,
-      cookie: raw.cookie, timerCode: raw.timer, timerExpiresMilliseconds: raw.expires_ms,
-      retransmits: raw.retransmits, probes: raw.probes,
-      shutdown: raw.has_shutdown != 0 ? raw.shutdown : nil)
+    self.transport = transport
+    self.family = family
+    self.local = Endpoint(address: local, port: raw.local_port)
+    self.remote = Endpoint(address: remote, port: raw.remote_port)
+    stateCode = raw.state
+    receiveQueue = raw.recv_q
+    sendQueue = raw.send_q
+    listenBacklog = raw.has_backlog != 0 ? raw.backlog : nil
+    uid = raw.uid
+    inode = raw.inode
+    cookie = raw.cookie
+    timerCode = raw.timer
+    timerExpiresMilliseconds = raw.expires_ms
+    retransmits = raw.retransmits
+    probes = raw.probes
+    shutdown = raw.has_shutdown != 0 ? raw.shutdown : nil
+    interfaceIndex = raw.ifindex
   }
 }
 
@@ -37,6 +45,8 @@ extension SocketRecord {
 struct Sink {
   let query: SocketQuery
   let body: (borrowing SocketRecord) throws -> Void
+  /// Where the extras the query asked for go (nil: none asked).
+  let store: SocketExtrasStore?
   var error: (any Error)?
   var delivered = 0
 
@@ -44,6 +54,12 @@ struct Sink {
   mutating func deliver(_ raw: UnsafePointer<swstat_sock>) -> Int32 {
     let record = SocketRecord(raw.pointee)
     guard query.matches(record) else { return 0 }
+    // Only when the query asked (the C side leaves it NULL otherwise), and only for records
+    // that are kept: the one allocation a record with extras costs, into the side table the
+    // body reads them from. Records themselves stay plain values.
+    if let extras = raw.pointee.extras, let store {
+      store.insert(SocketExtras(extras), for: record.cookie)
+    }
     do {
       try body(record)
       delivered += 1
@@ -53,6 +69,7 @@ struct Sink {
       return 1
     }
   }
+
 }
 
 /// What a run through the sink left: how many records reached the body, and the first error
@@ -69,7 +86,7 @@ func withSink(
   _ call: (swstat_sock_fn, UnsafeMutableRawPointer) -> Int32
 ) -> (Int32, SinkResult) {
   withoutActuallyEscaping(body) { body in
-    var sink = Sink(query: query, body: body)
+    var sink = Sink(query: query, body: body, store: query.extras)
     let rc = withUnsafeMutablePointer(to: &sink) { ctx in
       call(
         { sock, ctx in
@@ -161,10 +178,10 @@ enum Shim {
     var emitted: UInt64 = 0
     let (rc, sink) = withSink(verify ? query : .acceptAll, body) { fn, ctx in
       bytecode.withUnsafeBufferPointer { bc in
-        swstat_diag_dump_filtered(
+        swstat_diag_dump_extras(
           Kernel.family(table.family), Kernel.proto(table.transport),
-          query.kernelStateMask(for: table.transport), bc.baseAddress, bc.count, fn, ctx,
-          &emitted)
+          query.kernelStateMask(for: table.transport), bc.baseAddress, bc.count,
+          query.extras?.kinds.rawValue ?? 0, fn, ctx, &emitted)
       }
     }
     return (rc, emitted, sink)
@@ -179,8 +196,10 @@ enum Shim {
     var interrupted: Int32 = 0
     let (rc, sink) = withSink(query, body) { fn, ctx in
       guard let base = bytes.baseAddress else { return 0 }
-      return swstat_diag_parse(
-        base, bytes.count, Kernel.proto(transport), 0, 0, fn, ctx, &emitted, &interrupted)
+      return swstat_diag_parse_extras(
+        base, bytes.count, Kernel.proto(transport), 0, 0, query.extras?.kinds.rawValue ?? 0, fn,
+        ctx,
+        &emitted, &interrupted)
     }
     return (rc, sink, interrupted != 0)
   }
@@ -221,8 +240,11 @@ enum Shim {
   }
 
   /// Records one dump's raw replies into `fd` (test fixtures).
-  static func diagRecord(_ table: SocketTable, states: UInt32, fd: FileDescriptor) -> Int32 {
+  static func diagRecord(
+    _ table: SocketTable, states: UInt32, extras: SocketExtras.Kinds, fd: FileDescriptor
+  ) -> Int32 {
     swstat_diag_record(
-      Kernel.family(table.family), Kernel.proto(table.transport), states, fd.rawValue)
+      Kernel.family(table.family), Kernel.proto(table.transport), states, extras.rawValue,
+      fd.rawValue)
   }
 }
