@@ -70,6 +70,7 @@ extension SocketExtras.Kinds {
   public func refusal(for choice: SourceChoice) -> String? {
     guard choice == .proc, !isEmpty else { return nil }
     return flags.joined(separator: ", ")
-      + " need netlink: /proc/net has no tcp_info, socket memory or cgroup"
+      + (flags.count == 1 ? " needs" : " need")
+      + " netlink: /proc/net has no tcp_info, socket memory or cgroup"
   }
 }

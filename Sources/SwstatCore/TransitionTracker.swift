@@ -106,6 +106,12 @@ public struct TransitionTracker {
     var fresh = false
     /// A timewait socket still in FIN_WAIT2 (the peer's FIN not in yet).
     var finWait2Timewait = false
+    /// The final tcp_info its destroy notification carried (a full socket's, kept for the
+    /// TIME_WAIT socket that replaced it).
+    var closing: SocketExtras?
+    /// Its GONE, held until its destroy notification brings what it carried (or `holdUntil`).
+    var heldGone: SocketEvent?
+    var holdUntil: UInt64 = 0
 
     /// In a namespace watched.
     var watched: Bool { (home ?? TransitionTracker.elsewhere) >= 0 }
@@ -113,6 +119,11 @@ public struct TransitionTracker {
 
   /// How long a socket's events wait for evidence of its namespace.
   public var decisionDelay: UInt64 = 300_000_000
+  /// Whether a GONE waits for the socket's destroy notification (at most `totalsDelay`), to
+  /// carry what the connection carried (`SocketEvent.closing`): the kernel sends it from a
+  /// work queue, just after the last transition.
+  public var waitsForTotals = false
+  public var totalsDelay: UInt64 = 200_000_000
   private var sockets: [Int: Tracked] = [:]
   private var nextID = 0
   private var bySocketAddress: [UInt64: Int] = [:]
@@ -120,8 +131,15 @@ public struct TransitionTracker {
   private var out: [Change] = []
   /// Destroy notifications of the last seconds, by 4-tuple, and those without a peer port by
   /// their local end, with the namespace each came from.
-  private var destroyed: [Tuple: (record: SocketRecord, at: UInt64, namespace: Int)] = [:]
-  private var destroyedLocal: [Tuple: (record: SocketRecord, at: UInt64, namespace: Int)] = [:]
+  private var destroyed: [Tuple: Destroyed] = [:]
+  private var destroyedLocal: [Tuple: Destroyed] = [:]
+
+  private struct Destroyed {
+    var record: SocketRecord
+    var at: UInt64
+    var namespace: Int
+    var extras: SocketExtras?
+  }
   /// The namespace a local address was last found in: asked first.
   private var addressHome: [IPAddress: Int] = [:]
   /// Sockets time matters to: undecided ones (their deadline) and FIN_WAIT2 timewait ones
@@ -253,7 +271,16 @@ public struct TransitionTracker {
       emit(&s, SocketEvent(change: .new, record: record, time: time))
     } else if closing {
       record.stateCode = old
-      emit(&s, SocketEvent(change: .gone, record: record, time: time))
+      var gone = SocketEvent(change: .gone, record: record, time: time)
+      gone.closing = s.closing ?? destroyedExtras(s)
+      if gone.closing == nil && waitsForTotals && s.watched {
+        // Its notification is on its way: the GONE waits for it, a little.
+        s.heldGone = gone
+        s.holdUntil = t.monotonicNanoseconds + totalsDelay
+        attention.insert(id)
+      } else {
+        emit(&s, gone)
+      }
       s.closed = true
     } else {
       emit(&s, SocketEvent(change: .state(from: old), record: record, time: time))
@@ -267,29 +294,51 @@ public struct TransitionTracker {
       bySocketAddress[t.socketAddress] = nil
       s.socketAddress = 0
     }
-    if s.closed && s.watched { forget(id) } else { sockets[id] = s }
+    if s.closed && s.watched && s.heldGone == nil { forget(id) } else { sockets[id] = s }
+  }
+
+  /// What a destroy notification of this socket carried, when it came first (after the
+  /// socket's birth).
+  private func destroyedExtras(_ s: Tracked) -> SocketExtras? {
+    let r = s.record
+    guard let d = destroyed[Tuple(family: r.family, local: r.local, remote: r.remote)],
+      d.extras != nil, s.home == nil || s.home == d.namespace,
+      s.born.map({ Int64(d.at) + 50_000_000 >= $0 - realtimeOffset }) ?? true
+    else { return nil }
+    return d.extras
   }
 
   /// A destroy notification from `namespace`: the socket was that namespace's. It often comes
   /// before the socket's last transitions are read (those wait out the reorder window), so it
   /// is kept a while for them.
   public mutating func noteDestroyed(
-    _ r: SocketRecord, namespace: Int = 0, monotonic now: UInt64
+    _ r: SocketRecord, extras: SocketExtras? = nil, namespace: Int = 0, monotonic now: UInt64
   ) {
     let key = Tuple(family: r.family, local: r.local, remote: r.remote)
-    destroyed[key] = (r, now, namespace)
+    let d = Destroyed(record: r, at: now, namespace: namespace, extras: extras)
+    destroyed[key] = d
     // A socket reset with SO_LINGER 0 is disconnected before it is destroyed: its notification
     // has lost the peer's port. It is kept by its local end too.
     if r.remote.port == 0 {
-      destroyedLocal[Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))] = (
-        r, now, namespace
-      )
+      destroyedLocal[Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))] = d
     }
     guard let ids = byTuple[key] else { return }
     for id in ids {
-      guard var s = sockets[id], s.home == nil else { continue }
-      adoptDestroyed(r, &s)
-      settle(id, &s, home: namespace)
+      guard var s = sockets[id], s.home == nil || s.home == namespace else { continue }
+      // What the connection carried: for its GONE (a full socket becoming TIME_WAIT is
+      // announced too; its TIME_WAIT socket's GONE carries it then).
+      if let extras, s.closing == nil || s.heldGone != nil { s.closing = extras }
+      if s.home == nil {
+        adoptDestroyed(r, &s)
+        settle(id, &s, home: namespace)
+      } else if var gone = s.heldGone {
+        gone.closing = s.closing
+        s.heldGone = nil
+        emit(&s, gone)
+        forget(id)
+        continue
+      }
+      sockets[id] = s
     }
   }
 
@@ -305,8 +354,13 @@ public struct TransitionTracker {
     destroyed = destroyed.filter { now < $0.value.at + 4 * decisionDelay }
     destroyedLocal = destroyedLocal.filter { now < $0.value.at + 4 * decisionDelay }
     for id in attention {
-      guard var s = sockets[id], s.home == nil || s.finWait2Timewait else {
+      guard var s = sockets[id], s.home == nil || s.finWait2Timewait || s.heldGone != nil else {
         attention.remove(id)
+        continue
+      }
+      if let gone = s.heldGone {
+        // No notification came in time: the GONE goes without what it carried.
+        if now >= s.holdUntil { releaseHeld(id, gone) }
         continue
       }
       if s.home == nil && now >= s.deadline && s.deadline != 0 {
@@ -339,8 +393,9 @@ public struct TransitionTracker {
         let time = Int64(now) + realtimeOffset
         out.append(
           Change(
-            event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
-            namespace: home))
+            event: SocketEvent(
+              change: .gone, record: s.record, time: time, closing: s.closing),
+            born: s.born, namespace: home))
         forget(id)
       }
     }
@@ -350,6 +405,7 @@ public struct TransitionTracker {
   /// GONE.
   public mutating func leave(namespace: Int, monotonic now: UInt64) {
     let time = Int64(now) + realtimeOffset
+    releaseAllHeld()
     for (id, s) in sockets where s.home == namespace {
       out.append(
         Change(
@@ -420,6 +476,7 @@ public struct TransitionTracker {
     _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64
   ) {
     let time = Int64(now) + realtimeOffset
+    releaseAllHeld()
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
       let key = Tuple(family: r.family, local: r.local, remote: r.remote)
@@ -486,7 +543,7 @@ public struct TransitionTracker {
     if !startsNew, let ids = byTuple[key] {
       let candidates = ids.filter {
         guard let s = sockets[$0] else { return false }
-        return s.socketAddress == 0 && s.watched && s.record.stateCode == old
+        return s.socketAddress == 0 && s.watched && !s.closed && s.record.stateCode == old
       }
       for id in candidates where movedOn(id, from: old, lookups: lookups) {
         sockets[id]?.socketAddress = t.socketAddress
@@ -632,11 +689,25 @@ public struct TransitionTracker {
         if e.record.inode == 0 { e.record.inode = s.record.inode }
         if e.record.cookie == 0 { e.record.cookie = s.record.cookie }
         e.record.uid = s.record.uid
+        if e.change == .gone && e.closing == nil { e.closing = s.closing }
         out.append(Change(event: e, born: s.born, namespace: home))
       }
     }
     s.pending.removeAll()
     sockets[id] = s
+  }
+
+  /// A held GONE goes out (without what it carried) and its socket is forgotten.
+  private mutating func releaseHeld(_ id: Int, _ gone: SocketEvent) {
+    guard var s = sockets[id] else { return }
+    s.heldGone = nil
+    emit(&s, gone)
+    forget(id)
+  }
+
+  /// Every held GONE out now (before the table is taken again).
+  private mutating func releaseAllHeld() {
+    for (id, s) in sockets { if let gone = s.heldGone { releaseHeld(id, gone) } }
   }
 
   private mutating func emit(_ s: inout Tracked, _ e: SocketEvent) {

@@ -15,12 +15,14 @@ struct ContinuousMode {
     let cache = plan.programs ? env.ownerCache() : nil
     while true {
       var trouble = ListingMode.Trouble()
+      // What an owner filter dropped last pass is not kept for ever.
+      listing.extras?.removeAll()
       if plan.json {
-        var inet = SocketJSON(output: env.output, owners: plan.programs)
+        var inet = listing.json()
         var unix = UnixJSON(output: env.output, owners: plan.programs)
         try listing.list(netns: nil, owners: cache, &inet, &unix, &trouble)
       } else {
-        var inet = NetstatTable(options: plan.look, output: env.output)
+        var inet = listing.table()
         var unix = UnixTable(options: plan.look, output: env.output)
         try listing.list(netns: nil, owners: cache, &inet, &unix, &trouble)
       }

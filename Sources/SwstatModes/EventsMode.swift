@@ -45,7 +45,8 @@ struct EventsMode {
       big.ringPages = 512
       let source = try (try? TransitionSource(big)) ?? TransitionSource(options)
       if plan.verbose {
-        env.errors("swstat: state changes from the tracepoint \(TransitionSource.stateTracepoint)\n")
+        env.errors(
+          "swstat: state changes from the tracepoint \(TransitionSource.stateTracepoint)\n")
       }
       return source
     } catch {
@@ -62,7 +63,8 @@ struct EventsMode {
   func poll(_ log: EventLog) throws -> Int32 {
     let ticker = env.ticker(plan.interval)
     let q = plan.query
-    let monitor = destroyMonitor(tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp))
+    let monitor = destroyMonitor(
+      tcp: q.transports.contains(.tcp), udp: q.transports.contains(.udp), totals: true)
     let cache = plan.programs ? env.ownerCache() : nil
     var tracker = SocketTracker()
     var memory = OwnerMemory()
@@ -100,7 +102,9 @@ struct EventsMode {
       case .readable:
         guard let monitor else { continue }
         let now = ticker.wallClock()
-        let complete = try monitor.drain(q) { tracker.noteDestroyed(copy $0, at: now) }
+        let complete = try monitor.drain(q) {
+          tracker.noteDestroyed(copy $0, extras: monitor.extras?.take(for: $0), at: now)
+        }
         if !complete {
           // The kernel dropped notifications: say so, and look at the whole table now.
           try log.write(.lost(time: now))
@@ -116,10 +120,12 @@ struct EventsMode {
   }
 
   /// The destroy notifications of this namespace, or nil (said with -v) when refused.
-  func destroyMonitor(tcp: Bool, udp: Bool) -> DestroyMonitor? {
+  /// `totals`: each TCP socket's final tcp_info kept (`monitor.extras`), for GONE lines.
+  func destroyMonitor(tcp: Bool, udp: Bool, totals: Bool = false) -> DestroyMonitor? {
     guard tcp || udp else { return nil }
     do {
-      return try DestroyMonitor(tcp: tcp, udp: udp)
+      return try DestroyMonitor(
+        tcp: tcp, udp: udp, extras: totals && tcp ? SocketExtrasStore(kinds: [.info]) : nil)
     } catch {
       if plan.verbose { env.errors("swstat: \(error); short-lived sockets may be missed\n") }
       return nil

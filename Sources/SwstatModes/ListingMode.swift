@@ -11,6 +11,39 @@ struct ListingMode {
   let env: Environment
   /// Where /proc/net is read (`/proc/thread-self` inside a namespace).
   let netRoot: String
+  /// Where the dumps put what `--info`, `--memory` and `--cgroup` ask of the kernel, for the
+  /// rows to take as they are written; nil without them.
+  let extras: SocketExtrasStore?
+  /// cgroup ids to paths (`--cgroup`), the cgroup2 mount walked once.
+  let cgroups: CgroupPaths?
+
+  /// A listing; `extras`: the store another listing's sinks read (`--all-netns` lists each
+  /// namespace into the same sinks), else one of its own when the plan asks for extras.
+  init(plan: Plan, env: Environment, netRoot: String, extras: SocketExtrasStore? = nil) {
+    self.plan = plan
+    self.env = env
+    self.netRoot = netRoot
+    self.extras = extras ?? (plan.extras.isEmpty ? nil : SocketExtrasStore(kinds: plan.extras))
+    cgroups = plan.extras.contains(.cgroup) ? CgroupPaths() : nil
+  }
+
+  /// netstat's table, with the extras' line under each row when asked for.
+  func table(labelled: Bool = false) -> NetstatTable {
+    var table = NetstatTable(options: plan.look, output: env.output, labelled: labelled)
+    table.extras = extras.map {
+      SocketExtrasText(
+        store: $0, numeric: plan.look.numericHosts, options: plan.look.timers, cgroups: cgroups,
+        names: plan.look.names)
+    }
+    return table
+  }
+
+  /// The NDJSON sink, with the extras' members when asked for.
+  func json() -> SocketJSON {
+    var json = SocketJSON(output: env.output, owners: plan.programs)
+    json.extras = extras.map { SocketExtrasJSON(store: $0, cgroups: cgroups) }
+    return json
+  }
 
   /// What a pass met that did not stop it: the first failure, said at the end.
   struct Trouble {
@@ -23,11 +56,11 @@ struct ListingMode {
     let out = env.output
     var trouble = Trouble()
     if plan.json {
-      var inet = SocketJSON(output: out, owners: plan.programs)
+      var inet = json()
       var unix = UnixJSON(output: out, owners: plan.programs)
       try list(netns: nil, owners: ownerLookup(), &inet, &unix, &trouble)
     } else {
-      var inet = NetstatTable(options: plan.look, output: out)
+      var inet = table()
       var unix = UnixTable(options: plan.look, output: out)
       try list(netns: nil, owners: ownerLookup(), &inet, &unix, &trouble)
     }
@@ -67,6 +100,9 @@ struct ListingMode {
     if tables.tcp || tables.udp {
       var query = plan.query
       query.transports = (tables.tcp ? [.tcp] : []) + (tables.udp ? [.udp] : [])
+      query.extras = extras
+      // -K: each socket closed as it is listed (a socket gone meanwhile is skipped).
+      let killer = plan.kill ? try SocketKiller() : nil
       var stream = OwnedStream(
         source: env.source(netRoot), query: query, ownerFilter: plan.ownerFilter,
         owners: lookup, everyOwner: plan.everyOwner)
@@ -77,14 +113,20 @@ struct ListingMode {
           start: { table in
             note(table)
             try inet.begin(Section(.inet, owners: table, netns: netns))
-          }, each: { try inet.write($0) })
+          },
+          each: { r in
+            if let killer {
+              do { try killer.kill(r) } catch SocketKillError.gone { return }
+            }
+            try inet.write(r)
+          })
         trouble.listed = true
       } catch let error as SocketSourceError {
         failures.insert(error, at: 0)
       }
       if let first = failures.first, trouble.first == nil { trouble.first = first.description }
     }
-    if (tables.udplite || tables.raw || tables.unix), lookup != nil, owners == nil {
+    if tables.udplite || tables.raw || tables.unix, lookup != nil, owners == nil {
       // -w or -x without tcp/udp: the walk is still needed, for every socket.
       lookup?.start(listeningOnly: false, everyOwner: plan.everyOwner)
       owners = lookup.map { OwnerTable($0.finish(inodes: [])) }
@@ -118,7 +160,8 @@ struct ListingMode {
           trouble.listed = true
         } catch let error as SocketSourceError {
           // netstat skips a missing table unless it was named (-w) and is the IPv4 raw one.
-          guard case .unavailable = error, !(plan.tables.rawNamed && proto == .raw && family == .inet)
+          guard case .unavailable = error,
+            !(plan.tables.rawNamed && proto == .raw && family == .inet)
           else {
             if trouble.first == nil { trouble.first = error.description }
             continue

@@ -86,21 +86,22 @@ struct NamespaceMode {
     unixPlan.tables = Plan.Tables()
     unixPlan.tables.unix = inside.tables.unix
     unixPlan.tables.unixNamed = inside.tables.unixNamed
+    let listing = ListingMode(plan: inside, env: env, netRoot: root)
     func pass<I: OutputSink, U: OutputSink>(_ inet: inout I, _ unix: inout U) throws
     where I.Item == SocketRecord, U.Item == UnixSocketRecord {
       for part in [inetPlan, unixPlan] where part.tables.internet || part.tables.unix {
         try each { ns in
-          try ListingMode(plan: part, env: env, netRoot: root).list(
+          try ListingMode(plan: part, env: env, netRoot: root, extras: listing.extras).list(
             netns: Array(ns.label.utf8), owners: fixed, noted: true, &inet, &unix, &trouble)
         }
       }
     }
     if plan.json {
-      var inet = SocketJSON(output: env.output, owners: plan.programs)
+      var inet = listing.json()
       var unix = UnixJSON(output: env.output, owners: plan.programs)
       try pass(&inet, &unix)
     } else {
-      var inet = NetstatTable(options: plan.look, output: env.output, labelled: true)
+      var inet = listing.table(labelled: true)
       var unix = UnixTable(options: plan.look, output: env.output, labelled: true)
       try pass(&inet, &unix)
     }

@@ -83,6 +83,10 @@ public struct Plan: Sendable {
   public var transitions: TransitionChoice = .auto
   /// `--resets`, `--retransmits`: those tracepoints' events too (--events, tracepoint only).
   public var resets = false, retransmits = false
+  /// `--info`, `--memory`, `--cgroup`: what the listing shows beyond netstat (netlink only).
+  public var extras: SocketExtras.Kinds = []
+  /// `-K`: the listed sockets are closed (SOCK_DESTROY), each listed once closed.
+  public var kill = false
 
   /// Where the live modes take TCP state changes from.
   public enum TransitionChoice: String, Sendable, CaseIterable {

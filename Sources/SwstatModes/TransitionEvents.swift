@@ -25,7 +25,7 @@ struct TransitionEvents {
     let open: (WatchedPlace) -> Void = { place in
       place.monitor = try? place.run {
         EventsMode(plan: plan, env: env, netRoot: place.netRoot).destroyMonitor(
-          tcp: true, udp: withUDP)
+          tcp: true, udp: withUDP, totals: true)
       }
     }
     if plan.namespace == .all {
@@ -38,7 +38,8 @@ struct TransitionEvents {
 
   func run(_ spaces: WatchedNamespaces) throws -> Int32 {
     let ticker = env.ticker(plan.interval)
-    let feed = TransitionFeed(source: source, spaces: spaces, wallClock: ticker.wallClock)
+    let feed = TransitionFeed(
+      source: source, spaces: spaces, wallClock: ticker.wallClock, totals: true)
     let cache = plan.programs ? env.ownerCache() : nil
     var owners: OwnerTable? = nil
     /// inode → the `PID/Program name` it had, for sockets that outlive their owner's hold.

@@ -29,11 +29,17 @@ final class TransitionFeed {
   let realtimeOffset: Int64
   private var lastScan: UInt64 = 0
 
-  init(source: TransitionSource, spaces: WatchedNamespaces, wallClock: () -> Int64) {
+  /// With `totals`, a GONE waits (briefly) for the destroy notification that says what the
+  /// connection carried (the places' monitors must keep tcp_info: `destroyMonitor(totals:)`).
+  init(
+    source: TransitionSource, spaces: WatchedNamespaces, wallClock: () -> Int64,
+    totals: Bool = false
+  ) {
     self.source = source
     self.spaces = spaces
     realtimeOffset = wallClock() - Int64(TransitionEvents.monotonicNow())
     tracker = TransitionTracker(realtimeOffset: realtimeOffset)
+    tracker.waitsForTotals = totals
   }
 
   /// The place with this number, if still watched.
@@ -98,7 +104,8 @@ final class TransitionFeed {
     // Every TCP notification is evidence of a socket's namespace, whatever the filter.
     let complete = try monitor.drain(SocketQuery(scope: .all)) { r in
       if r.transport == .tcp {
-        tracker.noteDestroyed(copy r, namespace: place.index, monotonic: now())
+        tracker.noteDestroyed(
+          copy r, extras: monitor.extras?.take(for: r), namespace: place.index, monotonic: now())
       } else {
         otherDestroyed(copy r, place)
       }

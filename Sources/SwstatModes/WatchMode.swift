@@ -86,7 +86,8 @@ struct WatchMode {
       history.append(tally.counts)
       if history.count > 240 { history.removeFirst(history.count - 240) }
       let frame = WatchFrame(
-        time: Timestamp.iso(ticker.wallClock(), milliseconds: plan.interval < 1), interval: plan.interval,
+        time: Timestamp.iso(ticker.wallClock(), milliseconds: plan.interval < 1),
+        interval: plan.interval,
         counts: tally.counts, previous: previous, history: history, new: first ? 0 : tally.new,
         gone: first ? 0 : gone, topPorts: Self.topPorts(tally.ports),
         topPeers: Self.top(tally.peers, 8).map { (Vocabulary.netstatAddress($0.0), $0.1) },

@@ -120,6 +120,9 @@ public final class EventLog: OutputSink {
         leading += "\"from\":\"\(Vocabulary.stateWord(from, r.transport))\","
       }
       if let lifetime { leading += "\"lifetime_ms\":\(Self.milliseconds(lifetime))," }
+      if packet == nil, r.stateCode != SocketState.listen.rawValue, let t = e.closing?.totals {
+        leading += Self.totalsJSON(t)
+      }
       if let owner { leading += "\"owner\":" + JSONText.string(owner) + "," }
       if let note { leading += "\"note\":\"\(note)\"," }
       return try json.write(r, leading: leading)
@@ -135,9 +138,34 @@ public final class EventLog: OutputSink {
     }
     if let owner { line += " " + owner }
     if let lifetime { line += " (lived \(Self.duration(lifetime)))" }
+    // A listener carries nothing.
+    if packet == nil, r.stateCode != SocketState.listen.rawValue, let t = e.closing?.totals {
+      line += Self.totalsText(t)
+    }
     if let note { line += " (\(note))" }
     out.append(line + "\n")
     try out.endRow()
+  }
+
+  /// What a connection carried, on its GONE line, with ss's tokens: bytes sent (retransmissions
+  /// included) and received, segments retransmitted.
+  static func totalsText(_ t: ConnectionTotals) -> String {
+    var s = ""
+    if let v = t.bytesSent { s += " bytes_sent:\(v)" }
+    if let v = t.bytesReceived { s += " bytes_received:\(v)" }
+    if let v = t.retransmittedSegments { s += " retrans:\(v)" }
+    return s
+  }
+
+  /// The same as NDJSON members (each one the kernel's tcp_info held).
+  static func totalsJSON(_ t: ConnectionTotals) -> String {
+    var s = ""
+    if let v = t.bytesSent { s += "\"bytes_sent\":\(v)," }
+    if let v = t.bytesAcknowledged { s += "\"bytes_acked\":\(v)," }
+    if let v = t.bytesReceived { s += "\"bytes_received\":\(v)," }
+    if let v = t.bytesRetransmitted { s += "\"bytes_retrans\":\(v)," }
+    if let v = t.retransmittedSegments { s += "\"retrans\":\(v)," }
+    return s
   }
 
   /// Milliseconds with three decimals, for JSON.

@@ -23,6 +23,8 @@ struct Flags: Equatable {
   var netns: String? = nil
   var transitions: String? = nil
   var resets = false, retransmits = false
+  /// ss's depth: `--info`, `--memory`, `--cgroup`, `-K`.
+  var info = false, memory = false, cgroup = false, kill = false
   /// ss's filter language: the words after the flags (`state established '( dport = :ssh )'`).
   var expression: [String] = []
 }
@@ -42,12 +44,13 @@ enum FastArguments {
     "--continuous": \.continuous, "--watch": \.watch, "--events": \.events, "--inet": \.inet,
     "--inet6": \.inet6, "--wide": \.wide, "--count": \.count, "--verbose": \.verbose,
     "--unix": \.unix, "--raw": \.raw, "--statistics": \.statistics, "--all-netns": \.allNetns,
+    "--info": \.info, "--memory": \.memory, "--cgroup": \.cgroup, "--kill": \.kill,
   ]
   nonisolated(unsafe) static let shorts: [UInt8: WritableKeyPath<Flags, Bool>] = [
     0x74: \.tcp, 0x75: \.udp, 0x61: \.all, 0x6c: \.listening, 0x6e: \.numeric, 0x70: \.programs,
     0x34: \.inet, 0x36: \.inet6, 0x57: \.wide, 0x76: \.verbose, 0x6a: \.json, 0x48: \.noHeader,
     0x71: \.quiet, 0x78: \.unix, 0x77: \.raw, 0x73: \.statistics, 0x6f: \.timers,
-    0x63: \.continuous,
+    0x63: \.continuous, 0x4b: \.kill,
   ]
 
   static func parse(_ arguments: ArraySlice<String>) -> Flags? {

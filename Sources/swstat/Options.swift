@@ -113,7 +113,8 @@ struct Options: ParsableArguments {
   var dst: String?
   @Option(
     name: .customLong("pid"), parsing: .unconditional,
-    help: ArgumentHelp("Only sockets this process holds (1-4194304; implies -p).", valueName: "pid"))
+    help: ArgumentHelp("Only sockets this process holds (1-4194304; implies -p).", valueName: "pid")
+  )
   var pid: String?
   @Option(
     name: .customLong("program"), parsing: .unconditional,
@@ -145,6 +146,24 @@ struct Options: ParsableArguments {
   var resets = false
   @Flag(name: .customLong("retransmits"), help: "With --events: retransmissions too.")
   var retransmits = false
+  @Flag(
+    name: .customLong("info"),
+    help: "Under each TCP socket, the kernel's tcp_info as ss -i shows it (netlink only).")
+  var info = false
+  @Flag(
+    name: .customLong("memory"),
+    help: "The socket's memory as ss -m shows it: skmem:(r,rb,t,tb,f,w,o,bl,d) (netlink only).")
+  var memory = false
+  @Flag(
+    name: .customLong("cgroup"),
+    help: "The cgroup v2 path each socket was created in (netlink only).")
+  var cgroup = false
+  @Flag(
+    name: [.customShort("K"), .customLong("kill")],
+    help:
+      "Close the selected sockets (SOCK_DESTROY, as ss -K) and list each one closed; needs a filter."
+  )
+  var kill = false
   @Option(name: .customLong("source"), help: "Where to read sockets: auto, netlink or proc.")
   var source: SourceChoice = .auto
   @Option(
@@ -153,7 +172,8 @@ struct Options: ParsableArguments {
   var procRoot = "/proc"
   @Flag(
     name: [.customShort("v"), .customLong("verbose")],
-    help: "Say on stderr when swstat falls back to /proc/net, and where live modes take changes from.")
+    help:
+      "Say on stderr when swstat falls back to /proc/net, and where live modes take changes from.")
   var verbose = false
   @Argument(
     parsing: .remaining,
@@ -177,6 +197,7 @@ struct Options: ParsableArguments {
     f.program = program.map { RawArguments.value(of: "--program") ?? Array($0.utf8) }
     (f.source, f.procRoot, f.netns, f.expression) = (source, procRoot, netns, expression)
     (f.transitions, f.resets, f.retransmits) = (transitions, resets, retransmits)
+    (f.info, f.memory, f.cgroup, f.kill) = (info, memory, cgroup, kill)
     return f
   }
 }

@@ -194,6 +194,7 @@ enum PlanBuilder {
       f.source == .auto && filter.expression?.kernelOnlyKeyword != nil ? .netlink : f.source
     plan.procRoot = f.procRoot
     plan.verbose = f.verbose
+    try depth(f, &plan, namedFilter: namedFilter)
     if f.allNetns {
       if f.netns != nil { throw UsageError("--netns and --all-netns exclude each other") }
       switch plan.mode {
@@ -218,6 +219,44 @@ enum PlanBuilder {
       plan.namespace = .one(path: NetworkNamespaces.path(for: name), given: name)
     }
     return plan
+  }
+
+  /// `--info`, `--memory`, `--cgroup` and `-K`: what ss shows beyond netstat, and ss's kill.
+  /// Listings only (the table, NDJSON, and -c for the first three), from netlink only.
+  static func depth(_ f: Flags, _ plan: inout Plan, namedFilter: Bool) throws(UsageError) {
+    var extras: SocketExtras.Kinds = []
+    if f.info { extras.insert(.info) }
+    if f.memory { extras.insert(.memory) }
+    if f.cgroup { extras.insert(.cgroup) }
+    guard !extras.isEmpty || f.kill else { return }
+    let flag = f.kill ? "-K" : extras.flags[0]
+    let listing = plan.mode == .rows || (plan.mode == .continuous && !f.kill)
+    guard listing else {
+      throw UsageError(
+        f.kill
+          ? "-K: closes the sockets it lists; it does not count, watch or repeat"
+          : "\(flag): applies to listings (the table, --json, -c)")
+    }
+    if f.kill {
+      // Without a filter -K would close every connection on the host.
+      guard namedFilter || plan.ownerFilter != nil else {
+        throw UsageError(
+          "-K: would close every socket listed; select some: --state, a port, an address, --pid, --program or filter words"
+        )
+      }
+      guard !f.unix && !f.raw else {
+        throw UsageError("-K: closes TCP and UDP sockets; -x and -w only list")
+      }
+      if plan.source == .proc {
+        throw UsageError("-K needs netlink (SOCK_DESTROY): not with --source proc")
+      }
+      plan.tables.udplite = false
+      plan.tables.raw = false
+      plan.tables.unix = false
+    }
+    if let why = extras.refusal(for: plan.source) { throw UsageError(why) }
+    plan.extras = extras
+    plan.kill = f.kill
   }
 
   /// Seconds as decimal digits with an optional fraction (no sign, exponent or hex: `0x10` is

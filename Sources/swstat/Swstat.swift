@@ -61,7 +61,8 @@ func fail(_ message: String) -> Never {
 struct Swstat: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "swstat",
-    abstract: "Print sockets as netstat does, from the kernel's sock_diag interface, and watch them.",
+    abstract:
+      "Print sockets as netstat does, from the kernel's sock_diag interface, and watch them.",
     discussion: """
       Without -t, -u, -w or -x, every table netstat prints (TCP, UDP, UDP-Lite, raw, UNIX); \
       with --json, a filter or another mode, TCP and UDP. Without -a or -l, only connections \

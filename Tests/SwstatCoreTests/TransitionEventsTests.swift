@@ -338,6 +338,64 @@ struct TransitionEventsTests {
     #expect(all.process.isRunning)
   }
 
+  /// A connection's GONE says what it carried, from the final tcp_info of its destroy
+  /// notification: a client sends 5000 bytes, the server answers 300 and closes first (the
+  /// client, closing second, is gone from LAST_ACK; the server's end goes to TIME_WAIT, whose
+  /// own GONE comes a minute later and is not waited for). Polled and traced, text and NDJSON.
+  @Test(
+    .enabled(if: available(root: true, tools: ["ip", "python3"])),
+    arguments: ["tracepoint", "poll"])
+  func goneSaysWhatItCarried(transitions: String) throws {
+    try requireTools(root: true, ["ip", "python3"])
+    let ns = try NetworkNamespace()
+    defer { ns.delete() }
+    let base = ["ip", "netns", "exec", ns.name, swstatPath, "--events", "-tn", "--port", "7800"]
+    let text = try Background(base + ["--transitions", transitions])
+    let json = try Background(base + ["--transitions", transitions, "--json"])
+    usleep(1_000_000)
+    let script = """
+      import socket, time
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(('127.0.0.1', 7800)); l.listen()
+      c = socket.create_connection(('127.0.0.1', 7800)); s, _ = l.accept()
+      c.sendall(b'x' * 5000)
+      got = 0
+      while got < 5000: got += len(s.recv(65536))
+      s.sendall(b'y' * 300)
+      got = 0
+      while got < 300: got += len(c.recv(65536))
+      time.sleep(0.2)
+      s.close(); time.sleep(0.2); c.close(); time.sleep(0.2); l.close()
+      """
+    let run = try ns.run(["python3", "-c", script], timeout: 20)
+    #expect(run.status == 0, "\(run.stderr)")
+    usleep(1_000_000)
+    #expect(text.stop() == 0)
+    #expect(json.stop() == 0)
+    // The client's end: it closed second (a passive close) and is gone from LAST_ACK.
+    let gone = text.output.split(separator: "\n").filter {
+      $0.contains(" GONE ") && $0.contains(":7800 ") && !$0.contains("LISTEN")
+    }
+    #expect(gone.count == 1, "\(text.output)")
+    // 5000 bytes sent and the peer's FIN (one byte of sequence space) received, 300 + FIN.
+    #expect(
+      gone.first?.contains("bytes_sent:5000 bytes_received:301 retrans:0") == true,
+      "\(gone)")
+    let objects = json.output.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }.filter { $0["event"] as? String == "gone" && $0["state"] as? String != "LISTEN" }
+    #expect(objects.count == 1, "\(json.output)")
+    #expect(objects.first?["bytes_sent"] as? Int == 5000, "\(objects)")
+    // Acknowledged: the 5000 bytes, the SYN and the FIN.
+    #expect(objects.first?["bytes_acked"] as? Int == 5002, "\(objects)")
+    #expect(objects.first?["bytes_received"] as? Int == 301, "\(objects)")
+    #expect(objects.first?["retrans"] as? Int == 0, "\(objects)")
+    let listener = text.output.split(separator: "\n").first {
+      $0.contains(" GONE ") && $0.contains("LISTEN")
+    }
+    #expect(listener.map { !$0.contains("bytes_") } == true, "\(text.output)")
+  }
+
   /// Without privileges: `auto` falls back to polling and says so (-v, and the first NDJSON
   /// object); forcing the tracepoint is one line and exit 1.
   @Test(.enabled(if: available(root: true, tools: ["setpriv"])))

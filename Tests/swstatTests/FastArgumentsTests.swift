@@ -5,12 +5,13 @@ import Testing
 /// The fast path and ArgumentParser read every vector the fast path accepts the same way, and
 /// the fast path refuses whatever ArgumentParser refuses.
 @Suite struct FastArgumentsTests {
-  static let letters = Array("tualnp46WevjHqocxws")
+  static let letters = Array("tualnp46WevjHqocxwsK")
   static let longs = [
     "--tcp", "--udp", "--all", "--listening", "--numeric", "--numeric-hosts", "--numeric-ports",
     "--numeric-users", "--programs", "--inet", "--inet6", "--wide", "--extend",
     "--count", "--verbose", "--json", "--no-header", "--quiet", "--timers", "--continuous",
-    "--watch", "--events", "--unix", "--raw", "--statistics", "--all-netns",
+    "--watch", "--events", "--unix", "--raw", "--statistics", "--all-netns", "--info", "--memory",
+    "--cgroup", "--kill",
   ]
 
   func check(_ v: [String]) {
@@ -21,10 +22,10 @@ import Testing
     }
   }
 
-  /// Every group of up to three letters, and every 13th subset of all of them; some also as
+  /// Every group of up to three letters, and every 1021st subset of all of them; some also as
   /// separate flags and reversed (an ArgumentParser parse costs milliseconds in a debug build).
   @Test func shortGroups() {
-    for mask in 1..<(1 << Self.letters.count) where mask.nonzeroBitCount <= 3 || mask % 409 == 0 {
+    for mask in 1..<(1 << Self.letters.count) where mask.nonzeroBitCount <= 3 || mask % 1021 == 0 {
       let chosen = Self.letters.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
       check(["-" + String(chosen)])
       if mask % 29 == 0 {
