@@ -70,7 +70,8 @@ public enum NetworkNamespaces {
       throw NamespaceError(context: context, errno: EINVAL, notANamespace: "a regular file")
     }
     if type != 0x4000_0000 {  // CLONE_NEWNET
-      throw NamespaceError(context: context, errno: EINVAL, notANamespace: "another kind of namespace")
+      throw NamespaceError(
+        context: context, errno: EINVAL, notANamespace: "another kind of namespace")
     }
   }
 

@@ -41,7 +41,11 @@ public struct OwnerMemory: Sendable {
         nextLabels.append(entry.1)
         interned[entry.0.pid] = index
       }
-      if let id = SocketTracker.compactID(r) { nextID[id] = index } else { nextKey[.init(r)] = index }
+      if let id = SocketTracker.compactID(r) {
+        nextID[id] = index
+      } else {
+        nextKey[.init(r)] = index
+      }
     }
     byID = nextID
     byKey = nextKey

@@ -193,7 +193,9 @@ public struct ProcessOwners: Sendable {
   ) -> ProcessOwners {
     var map = ProcessOwners()
     for (pid, name) in argv0 { map.record(pid: pid, argv0: name) }
-    for e in entries.sorted(by: { $0.pid < $1.pid }) { map.add(inode: e.inode, pid: e.pid, fd: e.fd) }
+    for e in entries.sorted(by: { $0.pid < $1.pid }) {
+      map.add(inode: e.inode, pid: e.pid, fd: e.fd)
+    }
     return map
   }
 

@@ -41,7 +41,8 @@ extension SocketFilter {
     let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
     // "-1" is not a range with an empty start: it is a negative port.
     let isRange = parts.count == 2 && !parts[0].isEmpty
-    guard let lo = port(parts[0]), let hi = isRange ? port(parts[1]) : lo, parts.count == 1 || isRange
+    guard let lo = port(parts[0]), let hi = isRange ? port(parts[1]) : lo,
+      parts.count == 1 || isRange
     else {
       throw FilterParseError(
         option: option,

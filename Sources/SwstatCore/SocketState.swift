@@ -55,7 +55,10 @@ public enum SocketState: UInt8, Sendable, CaseIterable {
 
   /// The name in lower case, as `--state` and `--expect` take it (`time_wait`).
   public var lowerName: String {
-    String(decoding: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), as: UTF8.self).lowercased()
+    String(
+      decoding: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount),
+      as: UTF8.self
+    ).lowercased()
   }
 
   /// The states a count lists, in kernel order: every state a dump reports. A request socket

@@ -30,7 +30,8 @@ public enum UnixSocketSource: Sendable {
   /// Streams every socket (netstat's -l/-a split is the caller's) to `body`, in /proc/net/unix's
   /// order where it is read. Returns what was skipped.
   @discardableResult
-  public func forEachSocket(_ body: (UnixSocketRecord) throws -> Void) throws -> UnixProcText.Report {
+  public func forEachSocket(_ body: (UnixSocketRecord) throws -> Void) throws -> UnixProcText.Report
+  {
     switch self {
     case .proc(let root):
       let path = root + "/net/unix"

@@ -14,8 +14,10 @@ public enum VisibleText {
       var i = 0
       while i < b.count {
         let (scalar, length) = decode(b, at: i)
-        if let scalar, scalar.value < 0x80 ? scalar.value >= 0x20 && scalar.value < 0x7f
-          : printableWidth(scalar) != nil
+        if let scalar,
+          scalar.value < 0x80
+            ? scalar.value >= 0x20 && scalar.value < 0x7f
+            : printableWidth(scalar) != nil
         {
           if backslash && scalar.value == 0x5c { out.append(0x5c) }
           out.append(contentsOf: b[i..<(i + length)])

@@ -145,15 +145,17 @@ struct TransitionWatch {
         let stream = OwnedStream(
           source: env.source(netRoot), query: udpQuery, ownerFilter: plan.ownerFilter,
           owners: cache)
-        let udpOwners = try stream.run(start: { _ in }) { r in
-          let code = Int(SocketState.countedCode(r.stateCode))
-          counts[code <= 11 ? code : 0] += 1
-          ports[Int(r.local.port)] += 1
-          if !r.remote.address.isUnspecified { peers[r.remote.address, default: 0] += 1 }
-          let id = WatchMode.identity(r)
-          if seen.insert(id).inserted && !lastUDP.contains(id) { udpNew += 1 }
-          if let program = owners?.program(of: r.inode) { programs[program, default: 0] += 1 }
-        }
+        let udpOwners = try stream.run(
+          start: { _ in },
+          each: { r in
+            let code = Int(SocketState.countedCode(r.stateCode))
+            counts[code <= 11 ? code : 0] += 1
+            ports[Int(r.local.port)] += 1
+            if !r.remote.address.isUnspecified { peers[r.remote.address, default: 0] += 1 }
+            let id = WatchMode.identity(r)
+            if seen.insert(id).inserted && !lastUDP.contains(id) { udpNew += 1 }
+            if let program = owners?.program(of: r.inode) { programs[program, default: 0] += 1 }
+          })
         if let udpOwners { owners = owners ?? udpOwners }
       }
       let udpGone = lastUDP.count - (seen.count - udpNew)

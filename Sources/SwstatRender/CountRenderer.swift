@@ -32,7 +32,11 @@ public struct CountTable: OutputSink {
   public mutating func write(_ r: borrowing SocketRecord) throws(OutputError) { counts.add(r) }
 
   public mutating func end() throws(OutputError) {
-    if json { try Self.writeJSON(counts, to: out) } else { Self.write(counts, to: out, header: header) }
+    if json {
+      try Self.writeJSON(counts, to: out)
+    } else {
+      Self.write(counts, to: out, header: header)
+    }
     try out.flush()
   }
 

@@ -156,7 +156,9 @@ public struct GroupedCountTable: OutputSink {
       for (i, v) in values.enumerated() {
         out.append("  ")
         out.append(v)
-        if i < keys.count - 1 { out.append(repeating: 0x20, count: widths[i] - Visible.width(v.utf8)) }
+        if i < keys.count - 1 {
+          out.append(repeating: 0x20, count: widths[i] - Visible.width(v.utf8))
+        }
       }
       out.append(0x0a)
     }

@@ -31,7 +31,9 @@ extension RowCursor {
         case 0x09: put("\\t")
         case 0x20..<0x7f: put(UInt8(scalar.value))
         default:
-          if scalar.value < 0x20 || VisibleText.printableWidth(scalar) == nil && scalar.value != 0xfffd {
+          if scalar.value < 0x20
+            || VisibleText.printableWidth(scalar) == nil && scalar.value != 0xfffd
+          {
             put("\\u")
             let v = scalar.value
             if v > 0xffff {

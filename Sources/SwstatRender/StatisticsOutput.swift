@@ -34,9 +34,11 @@ public final class StatisticsOutput: OutputSink {
     switch report {
     case .inet(let snmp, let netstat):
       if json {
-        try writeJSON(StatisticsRenderer.selectedSections(snmp, inet6: false, selection: selection), "snmp")
         try writeJSON(
-          StatisticsRenderer.selectedSections(netstat, inet6: false, selection: selection), "netstat")
+          StatisticsRenderer.selectedSections(snmp, inet6: false, selection: selection), "snmp")
+        try writeJSON(
+          StatisticsRenderer.selectedSections(netstat, inet6: false, selection: selection),
+          "netstat")
       } else {
         writeText(StatisticsRenderer.inetText(snmp: snmp, netstat: netstat, selection: selection))
       }
@@ -73,7 +75,9 @@ public final class StatisticsOutput: OutputSink {
         out.append(JSONText.string(counter.name) + ":" + String(counter.signedValue))
       }
       out.append("}")
-      if let netns { out.append(",\"netns\":" + JSONText.string(String(decoding: netns, as: UTF8.self))) }
+      if let netns {
+        out.append(",\"netns\":" + JSONText.string(String(decoding: netns, as: UTF8.self)))
+      }
       out.append("}\n")
       try out.endRow()
     }

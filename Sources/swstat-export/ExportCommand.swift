@@ -80,7 +80,9 @@ struct ExportCommand: ParsableCommand {
       guard textfile != nil else { throw ValidationError("--interval needs --textfile.") }
       // Decimal digits and an optional fraction: no sign, exponent or hex (0x10 is not 16 s).
       let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-      let digits = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+      let digits = parts.allSatisfy {
+        !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+      }
       guard digits, let value = Double(text), value > 0 && value <= 86_400 else {
         throw ValidationError(
           "--interval: expected seconds above 0 and at most 86400, got \"\(text)\".")

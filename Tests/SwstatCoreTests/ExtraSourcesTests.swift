@@ -1,6 +1,7 @@
 import Foundation
-@testable import SwstatCore
 import Testing
+
+@testable import SwstatCore
 
 /// The /proc/net/unix parser, the raw/udplite scan and the statistics parsers on fixed text.
 @Suite struct ExtraSourcesTests {
@@ -54,7 +55,8 @@ import Testing
       UnixSocketRecord(
         type: 1, socketState: 1, flags: UnixSocketRecord.acceptFlag, inode: 855294,
         path: Array("@x\n\(forged)\ny".utf8), uid: 65534),
-      UnixSocketRecord(type: 1, socketState: 3, flags: 0, inode: 855300, path: Array("/run/ok".utf8)),
+      UnixSocketRecord(
+        type: 1, socketState: 3, flags: 0, inode: 855300, path: Array("/run/ok".utf8)),
     ]
     var records: [UnixSocketRecord] = []
     let report = try UnixProcText.merge(diag, procText: Array(text.utf8), path: "p") {

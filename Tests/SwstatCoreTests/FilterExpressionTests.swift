@@ -537,7 +537,8 @@ func socket(
     #expect(kernel.refusal(for: .proc)?.hasPrefix("filter: \"dev\" needs netlink") == true)
     let refusal = kernel.refusal(for: .netlink) ?? ""
     #expect(refusal.hasPrefix("filter: too long for the kernel ("), "\(refusal)")
-    #expect(refusal.hasSuffix("bytes of bytecode, at most 4096), and \"dev\" can only be tested there"))
+    #expect(
+      refusal.hasSuffix("bytes of bytecode, at most 4096), and \"dev\" can only be tested there"))
     #expect(kernel.refusal(for: .auto) == kernel.refusal(for: .netlink))
     let short = SocketFilter(sourcePorts: 1...2, expression: try parseFilter(["dev lo"]))
     #expect(short.refusal(for: .netlink) == nil && short.refusal(for: .proc) != nil)

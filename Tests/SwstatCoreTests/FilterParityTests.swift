@@ -361,7 +361,8 @@ struct FilterParityTests {
 
   /// The kernel takes exactly the programs the Swift audit takes: every compiled program, and
   /// random corruptions of them (a byte replaced), give the same answer from both.
-  @Test(.enabled(if: available(root: true, tools: ["ip", "ss"]), "needs root (a network namespace)"))
+  @Test(
+    .enabled(if: available(root: true, tools: ["ip", "ss"]), "needs root (a network namespace)"))
   func auditAgreesWithKernel() throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }

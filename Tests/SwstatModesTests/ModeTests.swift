@@ -95,8 +95,10 @@ import Testing
     }
     let jsonExpected = Dictionary(
       uniqueKeysWithValues: expected.map {
-        ($0.key.replacingOccurrences(of: "\\x1b", with: "\u{1b}").replacingOccurrences(
-          of: "\\x07", with: "\u{07}"), $0.value)
+        (
+          $0.key.replacingOccurrences(of: "\\x1b", with: "\u{1b}").replacingOccurrences(
+            of: "\\x07", with: "\u{07}"), $0.value
+        )
       })
     #expect(objects == jsonExpected, "\(json.out)")
   }
@@ -107,9 +109,12 @@ import Testing
     let established = Self.server
     var closing = Self.server
     closing.stateCode = SocketState.closeWait.rawValue
-    let snapshots = [[Self.listener], [Self.listener, established], [Self.listener, closing], [
-      Self.listener
-    ]]
+    let snapshots = [
+      [Self.listener], [Self.listener, established], [Self.listener, closing],
+      [
+        Self.listener
+      ],
+    ]
     var p = plan(.events, programs: true)
     p.interval = 1
     let text = try runMode(
@@ -120,7 +125,9 @@ import Testing
       lines[0]
         == "2025-12-01T00:00:01.000Z NEW    tcp  127.0.0.1:8000          127.0.0.1:40001         ESTABLISHED 4242/nginx"
     )
-    #expect(lines[1].contains(" STATE  tcp ") && lines[1].hasSuffix("ESTABLISHED → CLOSE_WAIT 4242/nginx"))
+    #expect(
+      lines[1].contains(" STATE  tcp ") && lines[1].hasSuffix("ESTABLISHED → CLOSE_WAIT 4242/nginx")
+    )
     #expect(lines[2].contains(" GONE   tcp ") && lines[2].hasSuffix("CLOSE_WAIT (was 4242/nginx)"))
     p.json = true
     let json = try runMode(

@@ -44,4 +44,3 @@ public final class Background: @unchecked Sendable {
     return process.terminationStatus
   }
 }
-

@@ -162,7 +162,8 @@ import Testing
 
   /// The text exposition is valid for promtool, with every option on. (promtool check metrics
   /// reads only the text format; OpenMetrics is checked below and by Prometheus itself.)
-  @Test(.enabled(if: onPath("promtool") || runningInCI, "promtool missing: apt-get install prometheus"))
+  @Test(
+    .enabled(if: onPath("promtool") || runningInCI, "promtool missing: apt-get install prometheus"))
   func promtoolAcceptsOutput() throws {
     let listeners = try Listeners(backlogs: [5], pending: [2])
     defer { listeners.close() }
@@ -175,7 +176,8 @@ import Testing
 
   /// The OpenMetrics exposition through a strict OpenMetrics parser (the Python client's):
   /// counters are families without `_total`, and it ends with `# EOF`.
-  @Test(.enabled(if: openMetricsParserAvailable || runningInCI, "python3-prometheus-client missing"))
+  @Test(
+    .enabled(if: openMetricsParserAvailable || runningInCI, "python3-prometheus-client missing"))
   func openMetricsParses() throws {
     let exporter = try RunningExporter(["--listen", "127.0.0.1:0", "--by-port", "-p"])
     defer { exporter.stop() }

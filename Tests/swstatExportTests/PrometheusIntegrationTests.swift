@@ -10,7 +10,8 @@ import Testing
   static let canRun = onPath("prometheus") && onPath("promtool")
 
   @Test(
-    .enabled(if: canRun || runningInCI, "prometheus missing: apt-get install prometheus"), .timeLimit(.minutes(2)))
+    .enabled(if: canRun || runningInCI, "prometheus missing: apt-get install prometheus"),
+    .timeLimit(.minutes(2)))
   func prometheusScrapesExporter() throws {
     let namespace = canUseNamespaces ? try NetworkNamespace() : nil
     defer { namespace?.delete() }

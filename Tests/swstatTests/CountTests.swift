@@ -20,7 +20,8 @@ func parseCounts(_ text: String) -> (columns: [String], rows: [String: [String: 
 @Suite(.timeLimit(.minutes(2)))
 struct CountTests {
   @Test(
-    .enabled(if: available(root: true, tools: ["ip"]), "needs root for a private network namespace"),
+    .enabled(
+      if: available(root: true, tools: ["ip"]), "needs root for a private network namespace"),
     arguments: ["netlink", "proc"])
   func countEqualsRows(source: String) throws {
     let ns = try NetworkNamespace()

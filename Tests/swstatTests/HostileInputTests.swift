@@ -47,7 +47,8 @@ struct HostileInputTests {
     #expect(unix.contains("@x\\x0ay"), "\(unix)")
     #expect(unix.contains("\\x1b]0;pwn\\x07 a b\\xe2\\x80\\xaeevil"), "\(unix)")
     #expect(
-      !unix.contains("LISTENING     424242"), "a forged /proc/net/unix line became a socket: \(unix)")
+      !unix.contains("LISTENING     424242"),
+      "a forged /proc/net/unix line became a socket: \(unix)")
   }
 
   /// Piped, netstat's own columns keep netstat's bytes (scripts that compare with netstat keep
@@ -61,8 +62,9 @@ struct HostileInputTests {
     let ours = try ns.run([swstatPath, "-tanp"])
     let theirs = try ns.run(["netstat", "-tanp"])
     #expect(ours.status == 0)
-    #expect(Self.lines(ours.stdoutBytes).sorted { $0.lexicographicallyPrecedes($1) }
-      == Self.lines(theirs.stdoutBytes).sorted { $0.lexicographicallyPrecedes($1) })
+    #expect(
+      Self.lines(ours.stdoutBytes).sorted { $0.lexicographicallyPrecedes($1) }
+        == Self.lines(theirs.stdoutBytes).sorted { $0.lexicographicallyPrecedes($1) })
     let unix = try ns.run([swstatPath, "-axp"])
     let rows = Self.lines(unix.stdoutBytes).filter { $0.starts(with: Array("unix".utf8)) }
     #expect(rows.count == 3, "\(unix.stdout)")
@@ -104,7 +106,8 @@ struct HostileInputTests {
     #expect(groups.status == 0)
     #expect(Self.steering(groups.stdoutBytes).isEmpty)
     let rows = groups.stdout.split(separator: "\n")
-    #expect(!rows.contains { $0.contains("FORGED") && !$0.contains("\\x0aFORGED") }, "\(groups.stdout)")
+    #expect(
+      !rows.contains { $0.contains("FORGED") && !$0.contains("\\x0aFORGED") }, "\(groups.stdout)")
     #expect(rows.contains { $0.contains("\\x1b]52;c;aWQK\\x07") })
     let events = try Background([
       "ip", "netns", "exec", ns.name, swstatPath, "--events", "-tp", "--interval", "0.2",
@@ -237,7 +240,10 @@ struct HostileInputTests {
   /// Bad values are named with their range; a bad namespace is named and said what it is.
   @Test func messagesNameTheValue() throws {
     let cases: [([String], String)] = [
-      (["--watch", "--interval", "-1"], "--interval: expected seconds from 0.01 to 86400, got \"-1\""),
+      (
+        ["--watch", "--interval", "-1"],
+        "--interval: expected seconds from 0.01 to 86400, got \"-1\""
+      ),
       (["--watch", "--interval", "0x10"], "got \"0x10\""),
       (["-tan", "--port", "-1"], "--port: bad port \"-1\": expected a number from 0 to 65535"),
       (["-tan", "--pid", "-5"], "--pid: expected a process id from 1 to 4194304, got \"-5\""),
@@ -273,7 +279,9 @@ struct DashboardTerminalTests {
     defer { user.stop() }
     let tmux = try TmuxSession(
       "ip netns exec \(ns.name) '\(swstatPath)' --watch -p --interval 0.3",
-      options: [["set-option", "-g", "set-clipboard", "on"], ["set-option", "-g", "allow-rename", "on"]])
+      options: [
+        ["set-option", "-g", "set-clipboard", "on"], ["set-option", "-g", "allow-rename", "on"],
+      ])
     defer { tmux.kill() }
     let title = try tmux.display("#{pane_title}")
     let up = try tmux.wait { try tmux.screen().contains("BUSIEST PROGRAMS") }
