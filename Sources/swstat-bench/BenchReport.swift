@@ -275,6 +275,8 @@ enum BenchReport {
             .object([
               ("wall_ns", .int(Int(m.wallNanoseconds))), ("max_rss_kib", .int(m.maxRSSKiB)),
               ("user_us", .int(m.userMicroseconds)), ("sys_us", .int(m.systemMicroseconds)),
+              ("sample_cpu_us", m.sample.map { .int($0.cpuMicroseconds) } ?? .null),
+              ("sample_wall_ns", m.sample.map { .int(Int($0.wallNanoseconds)) } ?? .null),
               ("exit", m.status.code.map { .int(Int($0)) } ?? .null),
               ("signal", m.status.signal.map { .int(Int($0)) } ?? .null),
             ])

@@ -120,7 +120,8 @@ struct BenchRun {
     var results = group.commands.map {
       CommandResult(
         group: group.name, label: $0.label,
-        commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " "))
+        commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " ")
+          + ($0.live.map { " (SIGINT after \(fixed($0.seconds, 0)) s)" } ?? ""))
     }
     var active: [Int] = group.warmUp ? [] : Array(group.commands.indices)
     for (index, command) in group.commands.enumerated() where group.warmUp {
@@ -165,6 +166,7 @@ struct BenchRun {
       case .peakRSS: pairs.map { Double($0.maxRSSKiB) / Double($1.maxRSSKiB) }
       case .cpuTime: pairs.map { $0.cpuMilliseconds / max(0.001, $1.cpuMilliseconds) }
       case .cpuShare: numerator.measurements.map(\.cpuShare)
+      case .steadyCPUShare: numerator.measurements.compactMap(\.steadyCPUShare)
       }
     return RatioResult(target: target, perRound: perRound)
   }

@@ -352,11 +352,11 @@ private func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int3
 }
 
 /// Reads a small text file such as a sysctl, trimmed.
-func readSmallFile(_ path: String) throws -> String {
+func readSmallFile(_ path: String, limit: Int = 256) throws -> String {
   let fd = open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { throw BenchError.system(path) }
   defer { close(fd) }
-  var buffer = [UInt8](repeating: 0, count: 256)
+  var buffer = [UInt8](repeating: 0, count: limit)
   let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
   guard n >= 0 else { throw BenchError.system(path) }
   return String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: " \n\t")
