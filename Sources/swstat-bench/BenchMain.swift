@@ -31,6 +31,7 @@ enum BenchMain {
       let failures =
         options.check
         ? try BenchCheck(options: options).run() : try BenchRun(options: options).run().failures
+      fflush(nil)  // the table and the JSON line first, then the verdict on stderr
       if !failures.isEmpty {
         let what = options.check ? "check(s) failed" : "target(s) missed or check(s) failed"
         writeError(
