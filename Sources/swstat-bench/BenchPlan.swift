@@ -85,7 +85,8 @@ struct CountCheck {
   var floorCount: CountReader = .firstNumber
 
   var name: String {
-    "\(swstat.label) vs \(floor.label) (\(floor.argv.dropFirst().joined(separator: " ")))"
+    let arguments = floor.argv.dropFirst().joined(separator: " ")
+    return "\(swstat.label) vs \(floor.label)" + (arguments.isEmpty ? "" : " (\(arguments))")
   }
 }
 
