@@ -28,12 +28,25 @@ enum BenchMain {
       exit(1)
     }
     do {
-      try BenchRun(options: options).run()
+      let failures =
+        options.check
+        ? try BenchCheck(options: options).run() : try BenchRun(options: options).run().failures
+      fflush(nil)  // the table and the JSON line first, then the verdict on stderr
+      if !failures.isEmpty {
+        let what = options.check ? "check(s) failed" : "target(s) missed or check(s) failed"
+        writeError(
+          "swstat-bench: \(failures.count) \(what):\n"
+            + failures.map { "  \($0)" }.joined(separator: "\n"))
+      }
+      exit(exitStatus(failures))
     } catch {
       writeError("swstat-bench: \(error)")
       exit(1)
     }
   }
+
+  /// 0 when nothing failed, else 2 (1 is an error, 64 a usage error).
+  static func exitStatus(_ failures: [String]) -> Int32 { failures.isEmpty ? 0 : 2 }
 }
 
 /// Writes one line on stderr, unbuffered (progress and errors).

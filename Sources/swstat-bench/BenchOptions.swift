@@ -16,6 +16,8 @@ struct BenchOptions {
   var commandTimeoutSeconds = 120
   /// Longest a socket-holding worker may take to create its share.
   var createTimeoutSeconds = 180
+  /// `--check`: the quick self-check instead of the benchmark (see `BenchCheck`).
+  var check = false
 
   enum UsageError: Error, CustomStringConvertible {
     case help
@@ -31,10 +33,16 @@ struct BenchOptions {
   static let usage = """
     USAGE: swstat-bench [--sizes N,N,...] [--runs N] [--swstat PATH] [--json PATH]
                         [--helpers DIR] [--command-timeout S] [--create-timeout S]
+           swstat-bench --check [--swstat PATH] [--helpers DIR]
 
     Creates loopback TCP sockets (127.0.0.x and ::1 only) in worker processes, then times
     swstat against ss, netstat and the bare sock_diag and /proc floors, interleaved round by
-    round, and prints medians, peak RSS and the ratios against their targets.
+    round, and prints medians, CPU time, peak RSS and the ratios against their targets. Before
+    a floor is timed, it and swstat must count the same sockets.
+
+    Exit status: 0 when every target is met and every count agrees; 2 when a target is missed
+    (or could not be measured) or a floor and swstat count differently; 1 on an error; 64 on a
+    usage error.
 
     OPTIONS:
       --sizes N,N,...      Socket totals to test (default: 1000,10000,100000).
@@ -45,6 +53,11 @@ struct BenchOptions {
                            swstat-bench).
       --command-timeout S  Kill a timed command after S seconds (default: 120).
       --create-timeout S   Give up creating a load after S seconds (default: 180).
+      --check              Instead of timing: the target logic on made-up results (a miss
+                           must fail the run), then a 1000-socket load with BOUND_INACTIVE
+                           sockets on which every floor must count what its swstat command
+                           counts, a floor asking every state must not, and one real round
+                           against an impossible target must fail. A few seconds.
       -h, --help           Show this help.
     """
 
@@ -70,6 +83,7 @@ struct BenchOptions {
           try number(flag, String($0), min: 100, max: 200_000)
         }
         if options.sizes.isEmpty { throw UsageError.bad("--sizes: no sizes given") }
+      case "--check": options.check = true
       case "--runs": options.runs = try number(flag, try value(flag), min: 1, max: 1000)
       case "--swstat": options.swstat = try value(flag)
       case "--json": options.jsonPath = try value(flag)

@@ -14,31 +14,53 @@ enum BenchReport {
       out +=
         "TCP sockets seen \(size.counts.map { "\($0.before)/\($0.after)" }.joined(separator: " "))"
       out += " (before/after each group); TIME_WAIT re-created \(size.timeWaitRefreshes)x\n\n"
+      if !size.countChecks.isEmpty {
+        var checkRows = [["same sockets (floor before/after, swstat)", "counts", "result"]]
+        for check in size.countChecks {
+          checkRows.append([check.name, check.summary, check.agrees ? "agree" : "DIFFER"])
+        }
+        out += render(checkRows, rightAligned: 1...1) + "\n"
+      }
+      // CPU: user + system time of every thread of the command and of the children it waited
+      // for (wait4's rusage); CPU/wall above 1 means more than one core at once.
       var rows = [
-        ["group", "command", "median ms", "min ms", "max ms", "µs/socket", "peak RSS KiB"]
+        [
+          "group", "command", "median ms", "min ms", "max ms", "µs/socket", "CPU ms", "user ms",
+          "sys ms", "CPU/wall", "peak RSS KiB",
+        ]
       ]
       for command in size.commands {
         if let failure = command.failure {
-          rows.append([command.group, command.label, "-", "-", "-", "-", failure])
+          rows.append([
+            command.group, command.label, "-", "-", "-", "-", "-", "-", "-", "-", failure,
+          ])
           continue
         }
         let perSocket = command.medianMilliseconds * 1000 / Double(size.socketsSeen)
         rows.append([
           command.group, command.label, fixed(command.medianMilliseconds, 2),
           fixed(command.minMilliseconds, 2), fixed(command.maxMilliseconds, 2),
-          fixed(perSocket, 3), String(command.peakRSSKiB),
+          fixed(perSocket, 3), fixed(command.medianCPUMilliseconds, 2),
+          fixed(command.medianUserMilliseconds, 2), fixed(command.medianSystemMilliseconds, 2),
+          fixed(median(command.measurements.map(\.cpuShare)), 2), String(command.peakRSSKiB),
         ])
       }
-      out += render(rows, rightAligned: 2...6) + "\n"
+      out += render(rows, rightAligned: 2...10) + "\n"
       var ratioRows = [
-        ["ratio (median of per-round ratios)", "median", "min-max", "target", "result"]
+        [
+          "ratio (per-round; median, or the worst round for a bound)", "value", "min-max", "target",
+          "result",
+        ]
       ]
       for ratio in size.ratios {
         let range =
           ratio.perRound.isEmpty
           ? "-" : "\(fixed(ratio.perRound.min() ?? 0, 2))-\(fixed(ratio.perRound.max() ?? 0, 2))"
+        let value =
+          ratio.perRound.isEmpty
+          ? "-" : fixed(ratio.value, 2) + (ratio.target.summary == .max ? " (worst)" : "")
         ratioRows.append([
-          ratio.target.name, ratio.perRound.isEmpty ? "-" : fixed(ratio.median, 2), range,
+          ratio.target.name, value, range,
           ratio.target.limit.map { "≤ \(fixed($0, 2))" } ?? "(info)", verdict(ratio.met),
         ])
       }
@@ -75,6 +97,11 @@ enum BenchReport {
     if !results.notes.isEmpty {
       out += "\nNotes:\n" + results.notes.map { "- \($0)\n" }.joined()
     }
+    let failures = results.failures
+    out +=
+      failures.isEmpty
+      ? "\nResult: every target met, every count agrees.\n"
+      : "\nResult: FAILED (\(failures.count)):\n" + failures.map { "- \($0)\n" }.joined()
     return out
   }
 
@@ -150,6 +177,8 @@ enum BenchReport {
           })
       ),
       ("notes", .array(results.notes.map { .string($0) })),
+      ("passed", .bool(results.failures.isEmpty)),
+      ("failures", .array(results.failures.map { .string($0) })),
     ])
   }
 
@@ -177,6 +206,26 @@ enum BenchReport {
             ])
           })
       ),
+      (
+        "count_checks",
+        .array(
+          size.countChecks.map { c in
+            .object([
+              ("name", .string(c.name)), ("group", .string(c.group)),
+              (
+                "attempts",
+                .array(
+                  c.attempts.map {
+                    .object([
+                      ("floor_before", .int($0.floorBefore)), ("swstat", .int($0.swstat)),
+                      ("floor_after", .int($0.floorAfter)),
+                    ])
+                  })
+              ),
+              ("error", c.error.map { .string($0) } ?? .null), ("agrees", .bool(c.agrees)),
+            ])
+          })
+      ),
       ("commands", .array(size.commands.map { json($0, sockets: size.socketsSeen) })),
       (
         "ratios",
@@ -186,6 +235,8 @@ enum BenchReport {
               ("name", .string(r.target.name)), ("metric", .string(r.target.metric.rawValue)),
               ("group", .string(r.target.group)),
               ("median", r.perRound.isEmpty ? .null : .number(r.median)),
+              ("summary", .string(r.target.summary.rawValue)),
+              ("value", r.perRound.isEmpty ? .null : .number(r.value)),
               ("per_round", .array(r.perRound.map { .number($0) })),
               ("target", r.target.limit.map { .number($0) } ?? .null),
               ("met", r.met.map { .bool($0) } ?? .null),
@@ -209,6 +260,13 @@ enum BenchReport {
         "us_per_socket",
         measured ? .number(command.medianMilliseconds * 1000 / Double(sockets)) : .null
       ),
+      ("median_cpu_ms", measured ? .number(command.medianCPUMilliseconds) : .null),
+      ("median_user_ms", measured ? .number(command.medianUserMilliseconds) : .null),
+      ("median_sys_ms", measured ? .number(command.medianSystemMilliseconds) : .null),
+      (
+        "median_cpu_share",
+        measured ? .number(median(command.measurements.map(\.cpuShare))) : .null
+      ),
       ("peak_rss_kib", .int(command.peakRSSKiB)),
       (
         "runs",
@@ -217,6 +275,8 @@ enum BenchReport {
             .object([
               ("wall_ns", .int(Int(m.wallNanoseconds))), ("max_rss_kib", .int(m.maxRSSKiB)),
               ("user_us", .int(m.userMicroseconds)), ("sys_us", .int(m.systemMicroseconds)),
+              ("sample_cpu_us", m.sample.map { .int($0.cpuMicroseconds) } ?? .null),
+              ("sample_wall_ns", m.sample.map { .int(Int($0.wallNanoseconds)) } ?? .null),
               ("exit", m.status.code.map { .int(Int($0)) } ?? .null),
               ("signal", m.status.signal.map { .int(Int($0)) } ?? .null),
             ])

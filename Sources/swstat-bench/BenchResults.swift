@@ -13,17 +13,70 @@ struct CommandResult {
   var maxMilliseconds: Double { wallMilliseconds.max() ?? .nan }
   /// The largest ru_maxrss over all runs.
   var peakRSSKiB: Int { measurements.map(\.maxRSSKiB).max() ?? 0 }
+  /// User + system time of every thread (and of the children it waited for) per run.
+  var cpuMilliseconds: [Double] { measurements.map(\.cpuMilliseconds) }
+  var medianCPUMilliseconds: Double { median(cpuMilliseconds) }
+  var medianUserMilliseconds: Double {
+    median(measurements.map { Double($0.userMicroseconds) / 1000 })
+  }
+  var medianSystemMilliseconds: Double {
+    median(measurements.map { Double($0.systemMicroseconds) / 1000 })
+  }
 }
 
-/// One ratio at one size: numerator / denominator per round, then the median.
+extension Measurement {
+  var cpuMilliseconds: Double { Double(userMicroseconds + systemMicroseconds) / 1000 }
+  /// Cores kept busy on average: CPU time over wall time.
+  var cpuShare: Double { cpuMilliseconds * 1e6 / Double(max(1, wallNanoseconds)) }
+}
+
+/// One ratio at one size: numerator / denominator per round, then the median (or the worst
+/// round, for a bound that must always hold).
 struct RatioResult {
   var target: RatioTarget
   var perRound: [Double]
   var median: Double { BenchResults.median(perRound) }
-  /// nil when the ratio has no target or could not be measured.
+  /// The figure held against the limit.
+  var value: Double {
+    switch target.summary {
+    case .median: median
+    case .max: perRound.max() ?? .nan
+    }
+  }
+  /// nil when the ratio has no target; false when it has one and was missed or could not be
+  /// measured (a command that failed is no pass).
   var met: Bool? {
-    guard let limit = target.limit, !perRound.isEmpty else { return nil }
-    return median <= limit
+    guard let limit = target.limit else { return nil }
+    guard !perRound.isEmpty else { return false }
+    return value <= limit
+  }
+}
+
+/// Whether a swstat command and the floor it is timed against counted the same sockets: the
+/// floor before and after, swstat in between (other processes on the machine open and close
+/// sockets too, so swstat's count must lie between the floor's two).
+struct CountCheckResult {
+  var name: String
+  var group: String
+  /// Each attempt's floor, swstat, floor counts (the check retries a few times under churn).
+  var attempts: [(floorBefore: Int, swstat: Int, floorAfter: Int)] = []
+  /// Why it could not be run (a command failed), if it could not.
+  var error: String?
+
+  var agrees: Bool {
+    guard error == nil, let last = attempts.last else { return false }
+    return Self.agree(last.floorBefore, last.swstat, last.floorAfter)
+  }
+
+  static func agree(_ before: Int, _ swstat: Int, _ after: Int) -> Bool {
+    min(before, after) <= swstat && swstat <= max(before, after)
+  }
+
+  var summary: String {
+    if let error { return error }
+    guard let last = attempts.last else { return "not run" }
+    return "floor \(last.floorBefore)/\(last.floorAfter), swstat \(last.swstat)"
+      + (attempts.count > 1 ? " (attempt \(attempts.count))" : "")
   }
 }
 
@@ -41,6 +94,7 @@ struct SizeResult {
   var workers: Int
   var createSeconds: Double
   var counts: [SocketCount] = []
+  var countChecks: [CountCheckResult] = []
   var commands: [CommandResult] = []
   var ratios: [RatioResult] = []
   /// TIME_WAIT re-creations during the measurements (the kernel expires them after 60 s).
@@ -90,6 +144,33 @@ struct BenchResults {
   var scaling: [ScalingResult] = []
   var memory: [MemoryResult] = []
   var notes: [String] = []
+
+  /// Every missed target and failed check, one line each: empty means the run passed.
+  var failures: [String] {
+    var out: [String] = []
+    for size in sizes {
+      for check in size.countChecks where !check.agrees {
+        out.append("\(size.size) sockets: counts differ, \(check.name): \(check.summary)")
+      }
+      for ratio in size.ratios where ratio.met == false {
+        let figure = ratio.perRound.isEmpty ? "not measured" : fixed(ratio.value, 3)
+        out.append(
+          "\(size.size) sockets: \(ratio.target.name) = \(figure)"
+            + " (\(ratio.target.summary.rawValue)), target ≤ \(fixed(ratio.target.limit ?? 0, 2))")
+      }
+    }
+    for s in scaling where s.limit.isFinite && !s.met {
+      out.append(
+        "µs per socket \(s.largeSize) / \(s.smallSize), \(s.label) = \(fixed(s.ratio, 3)),"
+          + " target ≤ \(fixed(s.limit, 2))")
+    }
+    for m in memory where m.met == false {
+      out.append(
+        "peak RSS \(m.largeSize) / \(m.smallSize), \(m.label) = \(fixed(m.ratio, 3)),"
+          + " target ≤ \(fixed(m.limit ?? 0, 2))")
+    }
+    return out
+  }
 
   static func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return .nan }

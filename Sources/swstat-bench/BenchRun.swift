@@ -13,7 +13,71 @@ struct BenchRun {
   /// smallest: the streaming budget (a fixed receive buffer, output buffer and address cache).
   private let streamingLimit = 1.2
 
-  func run() throws {
+  /// Runs every size, prints the table and writes the JSON; returns the results (their
+  /// `failures` decide the exit status).
+  func run() throws -> BenchResults {
+    let setup = try prepare()
+    let plan = setup.plan
+    var results = BenchResults(
+      startedAt: utcTimestamp(), swstat: setup.swstat, runs: options.runs,
+      machine: machineFacts(), notes: plan.notes)
+    let counter = BenchCommand(
+      label: "count", path: "\(setup.helpers)/swstat-diagdump",
+      argv: ["swstat-diagdump", "-s", hex(BenchPlan.swstatAllStates)])
+
+    for size in options.sizes {
+      let load = LoadGenerator(
+        total: size, executable: setup.executable,
+        createTimeoutSeconds: options.createTimeoutSeconds)
+      defer { load.stop() }
+      writeError("swstat-bench: \(size) sockets: starting \(load.mix.workerCount()) worker(s)")
+      try load.start()
+      var sizeResult = SizeResult(
+        size: size, mix: load.mix, workers: load.workerCount, createSeconds: load.createSeconds)
+      writeError(
+        "swstat-bench: \(size) sockets: ready in \(fixed(load.createSeconds, 2)) s"
+          + " (pids \(load.workerPIDs.map(String.init).joined(separator: " ")))")
+      for group in plan.groups {
+        // The floor and swstat must see the same sockets before their times mean anything.
+        for check in plan.checks where check.group == group.name {
+          try load.refreshTimeWaitIfOlder(than: timeWaitMaxAge)
+          let result = countCheck(check)
+          if !result.agrees {
+            writeError("swstat-bench: counts differ, \(result.name): \(result.summary)")
+          }
+          sizeResult.countChecks.append(result)
+        }
+        let before = try countSockets(counter)
+        let (commands, refreshes) = try measure(group, load: load)
+        sizeResult.commands += commands
+        sizeResult.timeWaitRefreshes += refreshes
+        sizeResult.counts.append(
+          SocketCount(group: group.name, before: before, after: try countSockets(counter)))
+      }
+      sizeResult.ratios = ratios(plan.targets, in: sizeResult)
+      load.stop()
+      results.sizes.append(sizeResult)
+    }
+    results.scaling = scaling(results.sizes)
+    results.memory = memory(results.sizes)
+    if results.scaling.isEmpty {
+      results.notes.append("time per socket 10k vs 100k: needs both 10000 and 100000 in --sizes")
+    }
+    print(BenchReport.table(results))
+    try BenchReport.writeJSON(results, to: options.jsonPath)
+    print("JSON: \(options.jsonPath)")
+    return results
+  }
+
+  /// What every run needs: this executable, the helpers' folder, swstat and the plan.
+  struct Setup {
+    var executable: String
+    var helpers: String
+    var swstat: String
+    var plan: BenchPlan
+  }
+
+  func prepare() throws -> Setup {
     let executable = try ownExecutablePath()
     let helpers =
       options.helpers.map(absolutePath)
@@ -31,64 +95,33 @@ struct BenchRun {
     let swstat = absolutePath(options.swstat)
     let help = (try? captureOutput(swstat, ["swstat", "--help"])) ?? ""
     let plan = BenchPlan.make(swstat: swstat, helpers: helpers, swstatHelp: help)
-    var results = BenchResults(
-      startedAt: utcTimestamp(), swstat: swstat, runs: options.runs, machine: machineFacts(),
-      notes: plan.notes)
-    let counter = BenchCommand(
-      label: "count", path: "\(helpers)/swstat-diagdump", argv: ["swstat-diagdump"])
+    return Setup(executable: executable, helpers: helpers, swstat: swstat, plan: plan)
+  }
 
-    for size in options.sizes {
-      let load = LoadGenerator(
-        total: size, executable: executable, createTimeoutSeconds: options.createTimeoutSeconds)
-      defer { load.stop() }
-      writeError("swstat-bench: \(size) sockets: starting \(load.mix.workerCount()) worker(s)")
-      try load.start()
-      var sizeResult = SizeResult(
-        size: size, mix: load.mix, workers: load.workerCount, createSeconds: load.createSeconds)
-      writeError(
-        "swstat-bench: \(size) sockets: ready in \(fixed(load.createSeconds, 2)) s"
-          + " (pids \(load.workerPIDs.map(String.init).joined(separator: " ")))")
-      for group in plan.groups {
-        let before = try countSockets(counter)
-        let (commands, refreshes) = try measure(group, load: load)
-        sizeResult.commands += commands
-        sizeResult.timeWaitRefreshes += refreshes
-        sizeResult.counts.append(
-          SocketCount(group: group.name, before: before, after: try countSockets(counter)))
-      }
-      // Every ratio at every size; the limit only where the issue sets it (else informational).
-      var seen = Set<String>()
-      sizeResult.ratios = plan.targets.filter { $0.sizes.contains(size) }.map {
-        ratio($0, in: sizeResult)
-      }
-      for r in sizeResult.ratios { seen.insert(r.target.name) }
-      for target in plan.targets where !target.sizes.contains(size) && !seen.contains(target.name) {
-        var info = target
-        info.limit = nil
-        seen.insert(info.name)
-        sizeResult.ratios.append(ratio(info, in: sizeResult))
-      }
-      load.stop()
-      results.sizes.append(sizeResult)
+  /// Every ratio at every size; the limit only where the issue sets it (else informational).
+  func ratios(_ targets: [RatioTarget], in sizeResult: SizeResult) -> [RatioResult] {
+    let size = sizeResult.size
+    var seen = Set<String>()
+    var out = targets.filter { $0.sizes.contains(size) }.map { ratio($0, in: sizeResult) }
+    for r in out { seen.insert(r.target.name) }
+    for target in targets where !target.sizes.contains(size) && !seen.contains(target.name) {
+      var info = target
+      info.limit = nil
+      seen.insert(info.name)
+      out.append(ratio(info, in: sizeResult))
     }
-    results.scaling = scaling(results.sizes)
-    results.memory = memory(results.sizes)
-    if results.scaling.isEmpty {
-      results.notes.append("time per socket 10k vs 100k: needs both 10000 and 100000 in --sizes")
-    }
-    print(BenchReport.table(results))
-    try BenchReport.writeJSON(results, to: options.jsonPath)
-    print("JSON: \(options.jsonPath)")
+    return out
   }
 
   /// One warm-up run per command (a failing command is dropped), then `runs` rounds.
-  private func measure(
-    _ group: BenchGroup, load: LoadGenerator
+  func measure(
+    _ group: BenchGroup, load: LoadGenerator, rounds: Int? = nil
   ) throws -> ([CommandResult], Int) {
     var results = group.commands.map {
       CommandResult(
         group: group.name, label: $0.label,
-        commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " "))
+        commandLine: ([$0.path] + $0.argv.dropFirst()).joined(separator: " ")
+          + ($0.live.map { " (SIGINT after \(fixed($0.seconds, 0)) s)" } ?? ""))
     }
     var active: [Int] = group.warmUp ? [] : Array(group.commands.indices)
     for (index, command) in group.commands.enumerated() where group.warmUp {
@@ -101,7 +134,7 @@ struct BenchRun {
       }
     }
     var refreshes = 0
-    let rounds = group.rounds ?? options.runs
+    let rounds = rounds ?? group.rounds ?? options.runs
     writeError("swstat-bench: \(load.mix.sockets) sockets: \(group.name) (\(rounds) rounds)")
     for round in 0..<rounds {
       if try load.refreshTimeWaitIfOlder(than: timeWaitMaxAge) { refreshes += 1 }
@@ -120,7 +153,7 @@ struct BenchRun {
       command, benchExecutable: executable, timeoutSeconds: options.commandTimeoutSeconds)
   }
 
-  private func ratio(_ target: RatioTarget, in size: SizeResult) -> RatioResult {
+  func ratio(_ target: RatioTarget, in size: SizeResult) -> RatioResult {
     guard let numerator = size.command(target.group, target.numerator),
       let denominator = size.command(target.group, target.denominator),
       numerator.measurements.count == denominator.measurements.count
@@ -131,10 +164,9 @@ struct BenchRun {
       switch target.metric {
       case .wallTime: pairs.map { Double($0.wallNanoseconds) / Double($1.wallNanoseconds) }
       case .peakRSS: pairs.map { Double($0.maxRSSKiB) / Double($1.maxRSSKiB) }
-      case .cpuShare:
-        numerator.measurements.map {
-          Double($0.userMicroseconds + $0.systemMicroseconds) * 1000 / Double($0.wallNanoseconds)
-        }
+      case .cpuTime: pairs.map { $0.cpuMilliseconds / max(0.001, $1.cpuMilliseconds) }
+      case .cpuShare: numerator.measurements.map(\.cpuShare)
+      case .steadyCPUShare: numerator.measurements.compactMap(\.steadyCPUShare)
       }
     return RatioResult(target: target, perRound: perRound)
   }
@@ -175,10 +207,71 @@ struct BenchRun {
 
   /// TCP sockets the bare dump sees right now.
   private func countSockets(_ counter: BenchCommand) throws -> Int {
-    let text = try captureOutput(counter.path, counter.argv)
-    guard let count = Int(text.split(separator: "\n").first ?? "") else {
-      throw BenchError("swstat-diagdump: unexpected output '\(text)'")
+    try readCount(counter, .firstNumber)
+  }
+
+  /// Floor, swstat, floor; again (at most three times) while swstat's count is not between the
+  /// floor's two, which other processes' sockets coming and going can cause, a wrong floor not.
+  func countCheck(_ check: CountCheck) -> CountCheckResult {
+    var result = CountCheckResult(name: check.name, group: check.group)
+    do {
+      for attempt in 0..<3 {
+        if attempt > 0 { usleep(300_000) }
+        let before = try readCount(check.floor, check.floorCount)
+        let swstat = try readCount(check.swstat, check.swstatCount)
+        let after = try readCount(check.floor, check.floorCount)
+        result.attempts.append((before, swstat, after))
+        if CountCheckResult.agree(before, swstat, after) { break }
+      }
+    } catch {
+      result.error = "\(error)"
     }
+    return result
+  }
+
+  /// Runs `command` once with its stdout on a pipe and reads the socket count from it, line by
+  /// line (a listing at 100k is 100k lines); the command must exit 0 within the command timeout.
+  func readCount(_ command: BenchCommand, _ reader: CountReader) throws -> Int {
+    var child = try ChildProcess.spawn(
+      command.path, command.argv, pipeStdin: false, pipeStdout: true)
+    let timeout = Double(options.commandTimeoutSeconds)
+    let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+    var rows = 0
+    var first: Int?
+    var total: Int?
+    var lines = 0
+    do {
+      while let line = try child.stdoutReader?.readLine(within: timeout, what: command.label) {
+        lines += 1
+        guard lines <= 10_000_000, monotonicNanoseconds() < deadline else {
+          throw BenchError("\(command.label): more output or time than a count takes")
+        }
+        switch reader {
+        case .rows(let prefix): if line.hasPrefix(prefix) { rows += 1 }
+        case .countTotal:
+          if line.hasPrefix("total") {
+            total = line.split(separator: " ").last.flatMap { Int($0) }
+          }
+        case .firstNumber:
+          if lines == 1 { first = line.split(separator: " ").first.flatMap { Int($0) } }
+        }
+      }
+    } catch {
+      child.closePipes()
+      _ = child.reap(within: 5)
+      throw error
+    }
+    child.closePipes()
+    guard let status = child.reap(within: timeout), status.succeeded else {
+      throw BenchError("\(command.label): did not exit 0 (counting its sockets)")
+    }
+    let count: Int? =
+      switch reader {
+      case .rows: rows
+      case .countTotal: total
+      case .firstNumber: first
+      }
+    guard let count else { throw BenchError("\(command.label): no socket count in its output") }
     return count
   }
 

@@ -16,8 +16,11 @@ final class LoadGenerator {
   /// The kernel drops TIME_WAIT sockets 60 s after they enter the state (TCP_TIMEWAIT_LEN).
   static let timeWaitLifetime: UInt64 = 60 * 1_000_000_000
 
-  init(total: Int, executable: String, createTimeoutSeconds: Int) {
-    mix = SocketMix.forTotal(total)
+  /// A load of `total` sockets in the usual mix, plus `boundInactive` bound-only sockets.
+  init(total: Int, boundInactive: Int = 0, executable: String, createTimeoutSeconds: Int) {
+    var mix = SocketMix.forTotal(total)
+    mix.boundInactive = boundInactive
+    self.mix = mix
     self.executable = executable
     self.createTimeoutSeconds = createTimeoutSeconds
   }

@@ -12,7 +12,7 @@ private let connectionsPerListener = 8000
 private let ipv4Sources: [UInt8] = [1, 2, 3, 4]
 
 /// One socket-holding worker: `swstat-bench hold --listen N --established N --close-wait N
-/// --time-wait N [--ipv6-half] --index I --workers K --create-timeout S`.
+/// --time-wait N [--bound N] [--ipv6-half] --index I --workers K --create-timeout S`.
 ///
 /// Creates its share of the mix on 127.0.0.x and ::1 only, prints `ready <counts>` on stdout
 /// and holds the sockets until its stdin reaches end of file (the benchmark closed it, or died)
@@ -59,6 +59,7 @@ final class SocketHolder {
       case "--established": mix.establishedPairs = try number(flag)
       case "--close-wait": mix.closeWaitPairs = try number(flag)
       case "--time-wait": mix.timeWait = try number(flag)
+      case "--bound": mix.boundInactive = try number(flag)
       case "--ipv6-half": ipv6Half = true
       case "--index": index = try number(flag)
       case "--workers": workers = max(1, try number(flag))
@@ -85,7 +86,8 @@ final class SocketHolder {
       reply(
         "ready listen=\(mix.listen) internal=\(internalListeners)"
           + " established=\(2 * mix.establishedPairs) closewait=\(mix.closeWaitPairs)"
-          + " finwait2=\(mix.closeWaitPairs) timewait=\(mix.timeWait) fds=\(held.count)"
+          + " finwait2=\(mix.closeWaitPairs) timewait=\(mix.timeWait)"
+          + " bound=\(mix.boundInactive) fds=\(held.count)"
           + " ms=\(milliseconds)")
       try hold()
     } catch {
@@ -114,6 +116,12 @@ final class SocketHolder {
       try makePairs(family, familyCount(mix.closeWaitPairs, family), mode: .closeWait)
     }
     try makeTimeWait()
+    for family in families {
+      for _ in 0..<familyCount(mix.boundInactive, family) {
+        try checkTime()
+        held.append(try makeBound(family))
+      }
+    }
   }
 
   private func makeTimeWait() throws {
@@ -194,6 +202,20 @@ final class SocketHolder {
       guard listen(fd, backlog) == 0 else { throw BenchError.system("listen \(endpoint)") }
       endpoint.fd = fd
       return endpoint
+    } catch {
+      close(fd)
+      throw error
+    }
+  }
+
+  /// A socket bound to a loopback port and left there: BOUND_INACTIVE.
+  private func makeBound(_ family: Int32) throws -> Int32 {
+    let fd = try newSocket(family)
+    let allocator = allocators[family] ?? PortAllocator(family: family, index: index, of: workers)
+    defer { allocators[family] = allocator }
+    do {
+      _ = try allocator.bind(fd)
+      return fd
     } catch {
       close(fd)
       throw error
@@ -330,11 +352,11 @@ private func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int3
 }
 
 /// Reads a small text file such as a sysctl, trimmed.
-func readSmallFile(_ path: String) throws -> String {
+func readSmallFile(_ path: String, limit: Int = 256) throws -> String {
   let fd = open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { throw BenchError.system(path) }
   defer { close(fd) }
-  var buffer = [UInt8](repeating: 0, count: 256)
+  var buffer = [UInt8](repeating: 0, count: limit)
   let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
   guard n >= 0 else { throw BenchError.system(path) }
   return String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: " \n\t")

@@ -9,6 +9,10 @@ struct SocketMix: Codable, Equatable {
   var closeWaitPairs = 0
   /// Connections closed client first: one TIME_WAIT socket each, with no fd.
   var timeWait = 0
+  /// Sockets bound to a loopback port but neither listening nor connected: BOUND_INACTIVE
+  /// (kernel 6.8+), which swstat never asks for. Only `--check` makes them, to catch a floor
+  /// that asks for every state; they are not part of `sockets`.
+  var boundInactive = 0
 
   /// The mix for `total` sockets; TIME_WAIT takes the rounding remainder.
   static func forTotal(_ total: Int) -> SocketMix {
@@ -24,7 +28,7 @@ struct SocketMix: Codable, Equatable {
   var sockets: Int { listen + 2 * establishedPairs + 2 * closeWaitPairs + timeWait }
 
   /// File descriptors the mix keeps open (TIME_WAIT sockets have none).
-  var heldDescriptors: Int { listen + 2 * (establishedPairs + closeWaitPairs) }
+  var heldDescriptors: Int { listen + 2 * (establishedPairs + closeWaitPairs) + boundInactive }
 
   /// Worker processes needed: one may hold at most 20,000 fds (the hard RLIMIT_NOFILE here,
   /// which cannot be raised), so each gets at most `perWorker`, leaving room for the batches
@@ -38,7 +42,8 @@ struct SocketMix: Codable, Equatable {
     func part(_ n: Int) -> Int { n / count + (index < n % count ? 1 : 0) }
     return SocketMix(
       listen: part(listen), establishedPairs: part(establishedPairs),
-      closeWaitPairs: part(closeWaitPairs), timeWait: part(timeWait))
+      closeWaitPairs: part(closeWaitPairs), timeWait: part(timeWait),
+      boundInactive: part(boundInactive))
   }
 
   /// This count's share for one address family: IPv4 gets the odd one.
@@ -48,7 +53,8 @@ struct SocketMix: Codable, Equatable {
   var holdArguments: [String] {
     [
       "--listen", String(listen), "--established", String(establishedPairs),
-      "--close-wait", String(closeWaitPairs), "--time-wait", String(timeWait), "--ipv6-half",
+      "--close-wait", String(closeWaitPairs), "--time-wait", String(timeWait),
+      "--bound", String(boundInactive), "--ipv6-half",
     ]
   }
 }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// One timed run of one command.
-struct Measurement: Codable {
+struct Measurement {
   /// Wall time from just before fork to just after wait4 returned.
   var wallNanoseconds: UInt64
   /// ru_maxrss from wait4, in KiB.
@@ -9,6 +9,23 @@ struct Measurement: Codable {
   var userMicroseconds: Int
   var systemMicroseconds: Int
   var status: ExitStatus
+  /// For a live command: its CPU time (every thread) and the wall time, both since the start,
+  /// read from /proc/PID/stat at the sample point after start-up; nil for the others.
+  var sample: (cpuMicroseconds: Int, wallNanoseconds: UInt64)? = nil
+
+  /// Cores kept busy from the sample point to the end: the steady state, start-up left out.
+  var steadyCPUShare: Double? {
+    guard let sample, wallNanoseconds > sample.wallNanoseconds else { return nil }
+    let cpu = Double(userMicroseconds + systemMicroseconds - sample.cpuMicroseconds) * 1000
+    return max(0, cpu) / Double(wallNanoseconds - sample.wallNanoseconds)
+  }
+}
+
+/// How a live command (one that runs until interrupted) is run: SIGINT after `seconds`, its CPU
+/// time sampled at `sampleAt` seconds so the steady state can be told from the start-up.
+struct LiveRun {
+  var seconds: Double
+  var sampleAt: Double
 }
 
 /// Times one command in a small, freshly exec'd process (`swstat-bench spawn PATH ARGS...`).
@@ -20,12 +37,26 @@ struct Measurement: Codable {
 /// still small, so the child starts from a small copy; the `/bin/true` row shows what is left.
 enum TimedSpawn {
   /// The child side: runs the command once with stdout on /dev/null and prints one line,
-  /// `wall_ns maxrss_kib user_us sys_us status`. Exits 0 even if the command failed; 2 on a
-  /// usage error, 3 if it could not fork.
+  /// `wall_ns maxrss_kib user_us sys_us status sample_cpu_us sample_wall_ns` (the sample -1 -1
+  /// unless `--interrupt`). Exits 0 even if the command failed; 2 on a usage error, 3 if it
+  /// could not fork. `--interrupt S AT`: send SIGINT after S seconds (a live mode's end, as
+  /// Ctrl-C), having read the command's CPU time from /proc/PID/stat at AT seconds.
   static func main(_ arguments: [String]) -> Never {
-    // spawn TIMEOUT_S PATH ARGV0 ARGS...
-    guard arguments.count >= 3, let timeout = UInt32(arguments[0]) else {
-      writeError("swstat-bench spawn: usage: spawn TIMEOUT PATH ARGV0 [ARGS...]")
+    // spawn TIMEOUT_S [--interrupt S AT] PATH ARGV0 ARGS...
+    var rest = arguments[...]
+    var live: LiveRun?
+    if rest.dropFirst().first == "--interrupt", rest.count >= 4,
+      let seconds = Double(rest[rest.startIndex + 2]),
+      let sampleAt = Double(rest[rest.startIndex + 3]), seconds > 0, sampleAt > 0,
+      sampleAt < seconds
+    {
+      live = LiveRun(seconds: seconds, sampleAt: sampleAt)
+      rest.removeSubrange((rest.startIndex + 1)...(rest.startIndex + 3))
+    }
+    let arguments = Array(rest)
+    guard arguments.count >= 3, let timeout = UInt32(arguments[0]), !arguments[1].hasPrefix("-")
+    else {
+      writeError("swstat-bench spawn: usage: spawn TIMEOUT [--interrupt S AT] PATH ARGV0 [ARGS...]")
       exit(2)
     }
     let path = arguments[1]
@@ -49,11 +80,29 @@ enum TimedSpawn {
         writeError("swstat-bench spawn: fork: \(String(cString: strerror(errno)))")
         exit(3)
       }
-      alarm(timeout)
+      var sample: (cpu: Int, wall: UInt64) = (-1, 0)
       var status: Int32 = 0
       var usage = rusage()
+      var reaped = false
+      if let live {
+        // Bounded: the loop ends at the interrupt time (or when the command exits first).
+        let sampleAt = start + UInt64(live.sampleAt * 1e9)
+        let stopAt = start + UInt64(live.seconds * 1e9)
+        while !reaped {
+          let now = monotonicNanoseconds()
+          if sample.cpu < 0 && now >= sampleAt {
+            sample = (processCPUMicroseconds(pid) ?? -1, now - start)
+            if sample.cpu < 0 { sample = (-2, 0) }  // not readable: no sample, do not retry
+          }
+          if now >= stopAt { break }
+          reaped = wait4(pid, &status, WNOHANG, &usage) == pid
+          if !reaped { usleep(5000) }
+        }
+        if !reaped { kill(pid, SIGINT) }
+      }
+      alarm(timeout)
       var timedOut = false
-      while wait4(pid, &status, 0, &usage) < 0 {
+      while !reaped && wait4(pid, &status, 0, &usage) < 0 {
         guard errno == EINTR else { break }
         timedOut = true
         kill(pid, SIGKILL)
@@ -63,7 +112,9 @@ enum TimedSpawn {
       if timedOut { status = SIGKILL }
       let user = Int(usage.ru_utime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec)
       let system = Int(usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_stime.tv_usec)
-      writeLine("\(end - start) \(usage.ru_maxrss) \(user) \(system) \(status)", to: 1)
+      let sampled = sample.cpu >= 0 ? "\(sample.cpu) \(sample.wall)" : "-1 -1"
+      writeLine(
+        "\(end - start) \(usage.ru_maxrss) \(user) \(system) \(status) \(sampled)", to: 1)
     }
     exit(0)
   }
@@ -72,9 +123,13 @@ enum TimedSpawn {
   static func measure(
     _ command: BenchCommand, benchExecutable: String, timeoutSeconds: Int
   ) throws -> Measurement {
+    let interrupt =
+      command.live.map { ["--interrupt", String($0.seconds), String($0.sampleAt)] } ?? []
+    let timeoutSeconds = timeoutSeconds + Int(command.live?.seconds ?? 0)
     var child = try ChildProcess.spawn(
       benchExecutable,
-      ["swstat-bench", "spawn", String(timeoutSeconds), command.path] + command.argv,
+      ["swstat-bench", "spawn", String(timeoutSeconds)] + interrupt + [command.path]
+        + command.argv,
       pipeStdin: false, pipeStdout: true)
     defer {
       child.closePipes()
@@ -83,12 +138,28 @@ enum TimedSpawn {
     let line = try child.stdoutReader?.readLine(
       within: Double(timeoutSeconds) + 10, what: "timing \(command.label)")
     let fields = (line ?? "").split(separator: " ").compactMap { Int64($0) }
-    guard fields.count == 5 else {
+    guard fields.count == 7 else {
       throw BenchError("timing \(command.label): unexpected answer '\(line ?? "<none>")'")
     }
     return Measurement(
       wallNanoseconds: UInt64(fields[0]), maxRSSKiB: Int(fields[1]),
       userMicroseconds: Int(fields[2]), systemMicroseconds: Int(fields[3]),
-      status: ExitStatus(raw: Int32(truncatingIfNeeded: fields[4])))
+      status: ExitStatus(raw: Int32(truncatingIfNeeded: fields[4])),
+      sample: fields[5] >= 0 ? (Int(fields[5]), UInt64(fields[6])) : nil)
   }
+}
+
+/// utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15, clock ticks),
+/// in microseconds; nil when it cannot be read.
+private func processCPUMicroseconds(_ pid: pid_t) -> Int? {
+  guard let text = try? readSmallFile("/proc/\(pid)/stat", limit: 4096),
+    let close = text.utf8.lastIndex(of: UInt8(ascii: ")"))
+  else { return nil }
+  // After "pid (comm)": field 3 (state) is the first; utime and stime are fields 14 and 15.
+  let fields = text[text.index(after: close)...].split(separator: " ")
+  guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else {
+    return nil
+  }
+  let ticks = max(1, sysconf(Int32(_SC_CLK_TCK)))
+  return (user + system) * 1_000_000 / ticks
 }
