@@ -133,6 +133,19 @@ struct TestFailure: Error, CustomStringConvertible {
         Double(r.kib) <= Double(base) * 1.2, "\(flags): \(base) KiB empty, \(r.kib) KiB at \(ready)"
       )
     }
+    // The dump is received on a thread of its own while the rows are written (hundreds of
+    // datagrams here): every socket once, as /proc has it, and --count agrees.
+    let netlink = try ns.run([swstatPath, "-tan", "--source", "netlink"], timeout: 60)
+    let proc = try ns.run([swstatPath, "-tan", "--source", "proc"], timeout: 60)
+    let a = netlink.stdout.split(separator: "\n").dropFirst(2).sorted()
+    let b = proc.stdout.split(separator: "\n").dropFirst(2).sorted()
+    #expect(a.count == ready && a == b, "netlink \(a.count) rows, /proc \(b.count)")
+    let count = try ns.run([swstatPath, "-t", "--count", "--json"]).stdout
+    #expect(
+      count.contains("\"state\":\"total\"") && count.contains("\"total\":\(ready)"), "\(count)")
+    // Stopping early (-q: the first socket answers) ends the reader too.
+    let quiet = try ns.run([swstatPath, "-q", "-t"], timeout: 10)
+    #expect(quiet.status == 0)
   }
 
   @Test(
