@@ -14,8 +14,10 @@ public final class LiveLoop: Ticker {
   /// Nanoseconds between ticks.
   let period: Int64
   private var next: Int64
-  /// When the last tick was handed out, until the work it started is measured.
-  private var tickedAt: Int64? = nil
+  /// When the last tick was handed out (or the loop made: the first pass counts too), and the
+  /// process's CPU time then: the work since, on every thread, is measured at each wait.
+  private var markWall: Int64
+  private var markCPU: Int64
   private let signalRead: Int32
   private var stdinOpen = true
 
@@ -38,6 +40,15 @@ public final class LiveLoop: Ticker {
     sigprocmask(SIG_UNBLOCK, &unblock, nil)
     for sig in Self.signals { Self.install(sig) }
     next = LiveLoop.now() + period
+    markWall = LiveLoop.now()
+    markCPU = LiveLoop.processCPU()
+  }
+
+  /// CPU time of the whole process (every thread: the -p walk, a dump's reader), nanoseconds.
+  static func processCPU() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
   }
 
   private static func install(_ sig: Int32) {
@@ -80,14 +91,12 @@ public final class LiveLoop: Ticker {
   public func wait(keys: Bool, extra: [Int32]) -> Wake {
     let terminal = keys
     let keys = keys && stdinOpen
-    if let started = tickedAt {
-      // The tick's work (a dump, its rows) is done. When it took more than half a period, the
-      // next tick waits as long again: swstat never keeps more than half of one core busy,
-      // however large the table and however short the interval.
-      tickedAt = nil
-      let work = LiveLoop.now() - started
-      if 2 * work > period { next = max(next, started + 2 * work) }
-    }
+    // The CPU the process used since the last tick (its dump and rows, the events handled
+    // since, every thread's share): the next tick comes no sooner than twice that after the
+    // last, so the ticks never keep more than half of one core busy, however large the table
+    // and however short the interval.
+    let used = LiveLoop.processCPU() - markCPU
+    if 2 * used > period { next = max(next, markWall + 2 * used) }
     while true {
       // A signal first: when ticks take longer than the period, the loop must still stop.
       var pending: UInt8 = 0
@@ -100,7 +109,8 @@ public final class LiveLoop: Ticker {
         next += period
         let now = LiveLoop.now()
         if next < now { next = now + period }
-        tickedAt = now
+        markWall = now
+        markCPU = LiveLoop.processCPU()
         return .tick
       }
       var fds = [pollfd(fd: signalRead, events: Int16(POLLIN), revents: 0)]

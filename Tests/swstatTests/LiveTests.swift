@@ -174,21 +174,25 @@ struct LiveTests {
     #expect(marker != nil && listener != nil && marker! < listener!, "\(lines.prefix(5))")
   }
 
-  /// However short the interval and large the table, a live mode keeps at most half of one
-  /// core busy: a tick whose dump took more than half the interval waits as long again.
-  /// 20,000 sockets at a 10 ms interval (each dump takes longer than that): without the cap
-  /// swstat would dump back to back, a whole core.
+  /// However short the interval and large the table, a polled live mode keeps at most half of
+  /// one core busy, the whole process counted (the -p walk's thread, a dump's reader thread) from
+  /// its start (the first pass included): a tick comes no sooner than twice the CPU time the
+  /// process used since the last one. 20,000 sockets at a 10 ms interval (each dump takes longer
+  /// than that): without the cap swstat would dump back to back, a whole core.
   @Test(
     .enabled(if: canRun, "needs root for a private network namespace"),
-    arguments: [["--events", "--transitions", "poll", "-t"], ["--watch"]])
+    arguments: [
+      ["--events", "--transitions", "poll", "-t"], ["--events", "--transitions", "poll", "-tp"],
+      ["--watch", "--transitions", "poll"], ["--watch", "--transitions", "poll", "-p"],
+    ])
   func liveModesStayUnderHalfACore(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let (table, _) = try holdBigTable(in: ns, pairs: 10_000, seconds: 60)
     defer { table.stop(SIGTERM) }
+    let start = Date()
     let live = try Background(
       ["ip", "netns", "exec", ns.name, swstatPath] + mode + ["--interval", "0.01"])
-    usleep(500_000)
     func cpuTicks() -> Int? {
       guard
         let stat = try? String(
@@ -196,21 +200,20 @@ struct LiveTests {
         let close = stat.lastIndex(of: ")")
       else { return nil }
       let f = stat[stat.index(after: close)...].split(separator: " ")
-      // utime and stime: fields 14 and 15, the 12th and 13th after the command name.
+      // utime and stime, every thread's: fields 14 and 15, the 12th and 13th after the name.
       return f.count > 12 ? (Int(f[11]) ?? 0) + (Int(f[12]) ?? 0) : nil
     }
-    let start = Date()
-    let before = try #require(cpuTicks())
-    usleep(3_000_000)
-    let after = try #require(cpuTicks())
+    usleep(3_500_000)
+    let used = try #require(cpuTicks())
     let seconds = Date().timeIntervalSince(start)
     #expect(live.stop() == 0)
-    let share = Double(after - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
+    let share = Double(used) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
     print(
-      "swstat \(mode.joined(separator: " ")) --interval 0.01 at 20,000 sockets: \(share) of one core"
+      "swstat \(mode.joined(separator: " ")) --interval 0.01 at 20,000 sockets: \(share) of one core, start-up included"
     )
-    #expect(share <= 0.6, "\(share) of one core")
-    if mode == ["--watch"] { #expect(!live.output.isEmpty) }  // --events: nothing changed
+    // 0.5, and a clock tick of /proc's accounting (10 ms in 3.5 s) with room for `ip`'s exec.
+    #expect(share <= 0.53, "\(share) of one core")
+    if mode.first == "--watch" { #expect(!live.output.isEmpty) }  // --events: nothing changed
   }
 
   /// With -p, owners are shown, and remembered for sockets that lost theirs.
