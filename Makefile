@@ -213,3 +213,35 @@ uninstall:
 
 clean:
 	rm -rf .build .build-fuzz .build-san .build-tsan .build-install
+
+# Sources/swstat/hot-text.order: the functions common runs of the release binary use, sampled
+# with perf (callers included) on loopback tables of 1k and 20k sockets in a namespace of its
+# own, so that the linker places them together (Package.swift explains why). Regenerate after
+# large changes to the listing path; a stale list only costs resident memory, which `make bench`
+# checks. Needs root and perf (linux-perf).
+HOT_ORDER = Sources/swstat/hot-text.order
+.PHONY: hot-order
+hot-order: build
+	command -v perf >/dev/null || apt-get install -y linux-perf
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/swstat"; \
+	ns=swstat-hot-$$$$; tmp=$$(mktemp -d); \
+	ip netns add $$ns && ip -n $$ns link set lo up || exit 1; \
+	for pairs in 500 500 10000; do \
+	  ip netns exec $$ns python3 Tests/swstatTests/Fixtures/bigtable.py --pairs $$pairs --hold 120 \
+	    > $$tmp/holder 2>&1 & holder=$$!; \
+	  for i in $$(seq 1 100); do grep -q ready $$tmp/holder && break; sleep 0.2; done; \
+	  for args in -tan "-t --count" "-tan --json" "-tn --info --json" "-tn --info --memory" \
+	      -tanp -tln -tun -an "-tan --source proc" "--count-by state" "-q -t" -s; do \
+	    n=$$((n + 1)); \
+	    ip netns exec $$ns perf record -q -e cycles:u -c 4000 --call-graph dwarf,16384 \
+	      -o $$tmp/perf.$$n "$$bin" $$args > /dev/null 2>&1; \
+	  done; \
+	  kill $$holder; wait $$holder 2>/dev/null; \
+	done; \
+	ip netns delete $$ns; \
+	for f in $$tmp/perf.*; do perf script --no-demangle -i $$f -F ip,sym,dso 2>/dev/null; done \
+	  | awk '$$NF ~ /\/swstat\)$$/ { sub(/\+0x[0-9a-f]+$$/, "", $$2); print $$2 }' \
+	  | sort | uniq -c | sort -rn | awk '{ print ".text." $$2 }' > $(HOT_ORDER); \
+	rm -rf $$tmp; \
+	rm -f "$$bin"; $(SWIFT) build $(RELEASE_FLAGS) --product swstat; \
+	wc -l $(HOT_ORDER)

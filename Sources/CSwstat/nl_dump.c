@@ -145,11 +145,11 @@ fail:
 // of `fn` stays on the calling thread. A dump that fits its first datagram (a small table) never
 // starts the thread.
 
-// Datagrams in flight between the reader and the caller (6 × 32 KiB), and how many the caller
+// Datagrams in flight between the reader and the caller (3 × 32 KiB), and how many the caller
 // waits for before it wakes (each wake-up is two context switches; the caller decodes faster than
 // the kernel fills, so it would otherwise wake for every datagram).
-#define SWSTAT_NL_SLOTS 6
-#define SWSTAT_NL_BATCH 3
+#define SWSTAT_NL_SLOTS 3
+#define SWSTAT_NL_BATCH 2
 
 // Whether the datagram ends the dump: its last message is NLMSG_DONE or an error (after which
 // the kernel sends nothing more, so receiving again would wait for ever), or it is malformed

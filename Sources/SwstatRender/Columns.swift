@@ -75,6 +75,13 @@ public enum Columns {
   /// The header line for `columns`, cells separated by one space; `labelled` puts the Netns
   /// column first. Trailing padding is kept, as netstat writes it.
   public static func header(_ columns: [Column], labelled: Bool = false) -> String {
-    (labelled ? netns.headerCell + " " : "") + columns.map(\.headerCell).joined(separator: " ")
+    // A loop, not joined(separator:): that resolves an associated type at run time (a scan of
+    // every conformance record in the binary, megabytes of pages touched).
+    var line = labelled ? netns.headerCell + " " : ""
+    for (i, column) in columns.enumerated() {
+      if i > 0 { line += " " }
+      line += column.headerCell
+    }
+    return line
   }
 }

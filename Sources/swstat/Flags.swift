@@ -36,22 +36,76 @@ struct Flags: Equatable {
 /// nil and goes to ArgumentParser, which stays the one definition of the flags, their help and
 /// their errors; a test checks that both read every accepted vector the same way.
 enum FastArguments {
-  nonisolated(unsafe) static let longs: [String: WritableKeyPath<Flags, Bool>] = [
-    "--tcp": \.tcp, "--udp": \.udp, "--all": \.all, "--listening": \.listening,
-    "--numeric": \.numeric, "--numeric-hosts": \.numericHosts, "--numeric-ports": \.numericPorts,
-    "--numeric-users": \.numericUsers, "--programs": \.programs, "--json": \.json,
-    "--no-header": \.noHeader, "--quiet": \.quiet, "--timers": \.timers,
-    "--continuous": \.continuous, "--watch": \.watch, "--events": \.events, "--inet": \.inet,
-    "--inet6": \.inet6, "--wide": \.wide, "--count": \.count, "--verbose": \.verbose,
-    "--unix": \.unix, "--raw": \.raw, "--statistics": \.statistics, "--all-netns": \.allNetns,
-    "--info": \.info, "--memory": \.memory, "--cgroup": \.cgroup, "--kill": \.kill,
-  ]
-  nonisolated(unsafe) static let shorts: [UInt8: WritableKeyPath<Flags, Bool>] = [
-    0x74: \.tcp, 0x75: \.udp, 0x61: \.all, 0x6c: \.listening, 0x6e: \.numeric, 0x70: \.programs,
-    0x34: \.inet, 0x36: \.inet6, 0x57: \.wide, 0x76: \.verbose, 0x6a: \.json, 0x48: \.noHeader,
-    0x71: \.quiet, 0x78: \.unix, 0x77: \.raw, 0x73: \.statistics, 0x6f: \.timers,
-    0x63: \.continuous, 0x4b: \.kill,
-  ]
+  // Plain switches rather than dictionaries of key paths: a dictionary's metadata is made at run
+  // time by name, which checks its key type's Hashable conformance by scanning every conformance
+  // record in the binary — touching pages of the whole static runtime (2 MiB of resident memory,
+  // more than a listing of 100k sockets holds).
+
+  /// Sets the flag a valueless long spelling names; false for anything else.
+  static func setLong(_ argument: String, _ f: inout Flags) -> Bool {
+    switch argument {
+    case "--tcp": f.tcp = true
+    case "--udp": f.udp = true
+    case "--all": f.all = true
+    case "--listening": f.listening = true
+    case "--numeric": f.numeric = true
+    case "--numeric-hosts": f.numericHosts = true
+    case "--numeric-ports": f.numericPorts = true
+    case "--numeric-users": f.numericUsers = true
+    case "--programs": f.programs = true
+    case "--json": f.json = true
+    case "--no-header": f.noHeader = true
+    case "--quiet": f.quiet = true
+    case "--timers": f.timers = true
+    case "--continuous": f.continuous = true
+    case "--watch": f.watch = true
+    case "--events": f.events = true
+    case "--inet": f.inet = true
+    case "--inet6": f.inet6 = true
+    case "--wide": f.wide = true
+    case "--count": f.count = true
+    case "--verbose": f.verbose = true
+    case "--unix": f.unix = true
+    case "--raw": f.raw = true
+    case "--statistics": f.statistics = true
+    case "--all-netns": f.allNetns = true
+    case "--info": f.info = true
+    case "--memory": f.memory = true
+    case "--cgroup": f.cgroup = true
+    case "--kill": f.kill = true
+    case "--extend": f.extend += 1
+    default: return false
+    }
+    return true
+  }
+
+  /// Sets the flag a letter of a short group names (`-e` counts: `-ee`); false for any other.
+  static func setShort(_ letter: UInt8, _ f: inout Flags) -> Bool {
+    switch letter {
+    case 0x74: f.tcp = true  // t
+    case 0x75: f.udp = true  // u
+    case 0x61: f.all = true  // a
+    case 0x6c: f.listening = true  // l
+    case 0x6e: f.numeric = true  // n
+    case 0x70: f.programs = true  // p
+    case 0x34: f.inet = true  // 4
+    case 0x36: f.inet6 = true  // 6
+    case 0x57: f.wide = true  // W
+    case 0x76: f.verbose = true  // v
+    case 0x6a: f.json = true  // j
+    case 0x48: f.noHeader = true  // H
+    case 0x71: f.quiet = true  // q
+    case 0x78: f.unix = true  // x
+    case 0x77: f.raw = true  // w
+    case 0x73: f.statistics = true  // s
+    case 0x6f: f.timers = true  // o
+    case 0x63: f.continuous = true  // c
+    case 0x4b: f.kill = true  // K
+    case 0x65: f.extend += 1  // e
+    default: return false
+    }
+    return true
+  }
 
   static func parse(_ arguments: ArraySlice<String>) -> Flags? {
     var f = Flags()
@@ -59,24 +113,10 @@ enum FastArguments {
       let bytes = argument.utf8
       guard bytes.count >= 2, bytes.first == 0x2d else { return nil }  // "-"
       if argument.hasPrefix("--") {
-        if argument == "--extend" {
-          f.extend += 1
-        } else if let key = longs[argument] {
-          f[keyPath: key] = true
-        } else {
-          return nil
-        }
+        guard setLong(argument, &f) else { return nil }
         continue
       }
-      for b in bytes.dropFirst() {
-        if b == 0x65 {  // -e counts: -ee
-          f.extend += 1
-        } else if let key = shorts[b] {
-          f[keyPath: key] = true
-        } else {
-          return nil
-        }
-      }
+      for b in bytes.dropFirst() where !setShort(b, &f) { return nil }
     }
     return f
   }
