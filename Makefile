@@ -155,20 +155,26 @@ sanitize: test-deps
 	  --scratch-path .build-tsan \
 	  --filter 'LiveSocketTests|OwnerScanThreadTests|ParityTests|NonRootTests|ownersUnderProcessChurn'
 
-# Benchmark (issues 8 and 12): creates loopback socket loads (127.0.0.x and ::1 only) and times
-# swstat against ss, netstat and the bare sock_diag and /proc floors, round by round; prints the
-# table and writes JSON, and exits 2 when a target is missed or a floor and swstat count
+# Benchmark (issues 8, 12 and 13): creates loopback socket loads (127.0.0.x and ::1 only) and
+# times swstat against ss, netstat and the bare sock_diag, /proc and tracepoint floors, round
+# by round; then swstat --events from the tracepoint beside the trace floor on the idle load and
+# under 2,000 connections/s of its own loopback churn (the rate achieved is measured); prints
+# the table and writes JSON, and exits 2 when a target is missed or a floor and swstat count
 # different sockets. BENCH_SIZES: socket totals, comma-separated; BENCH_RUNS: rounds per
-# comparison; BENCH_JSON: results file (bench-results/ is git-ignored); BENCH_FLAGS: more
-# swstat-bench options (see `swstat-bench --help`). Takes several minutes at 100k.
+# comparison; BENCH_GROUPS: only these groups, comma-separated (e.g. "events idle,events
+# churn"; `swstat-bench --help` lists them); BENCH_JSON: results file (bench-results/ is
+# git-ignored); BENCH_FLAGS: more swstat-bench options. Takes several minutes at 100k, and a
+# minute more between sizes after the churn (its TIME_WAIT sockets expire first).
 # `make bench-check` (run first by `make bench`): a few seconds that say whether the benchmark
-# can be believed — the target logic (a miss fails the run), each floor counting what its
-# swstat command counts on a load with BOUND_INACTIVE sockets, a real round failing an
-# impossible target.
-BENCH_SIZES ?= 1000,10000,100000
-BENCH_RUNS  ?= 15
-BENCH_JSON  ?= bench-results/latest.json
-BENCH_FLAGS ?=
+# can be believed — the target logic (a miss fails the run, a churn under its rate is no
+# measurement), each floor counting what its swstat command counts on a load with
+# BOUND_INACTIVE sockets, a real round failing an impossible target, the churn group's
+# commands run once under 200 connections/s.
+BENCH_SIZES  ?= 1000,10000,100000
+BENCH_RUNS   ?= 15
+BENCH_GROUPS ?=
+BENCH_JSON   ?= bench-results/latest.json
+BENCH_FLAGS  ?=
 
 # The floors are plain C built with cc, as small and quick to start as a floor should be (built
 # by SwiftPM they would carry the Swift runtime): Sources/<name>/*.c each.
@@ -188,7 +194,8 @@ bench-check: bench-build
 	$(BENCH_RUN) --check
 
 bench: bench-check
-	$(BENCH_RUN) --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS) --json $(BENCH_JSON) $(BENCH_FLAGS)
+	$(BENCH_RUN) --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS) --json $(BENCH_JSON) \
+	  $(if $(BENCH_GROUPS),--groups "$(BENCH_GROUPS)") $(BENCH_FLAGS)
 
 # Shell completions, generated from the argument parser's own definition of the flags.
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions

@@ -12,6 +12,12 @@ import Glibc
 ///    BOUND_INACTIVE (6.8+), so the check is shown able to catch a wrong floor.
 /// 3. One real round of the listing group against an impossible target (0) fails the run, and
 ///    against a generous one passes: measure → ratio → failures → exit status, as `make bench`.
+/// 4. The churn group's commands (swstat --events from the tracepoint, text and NDJSON, and the
+///    trace floor) once each for a moment under 200 connections a second of the benchmark's
+///    own churn, as `make bench` runs them at 2,000: the generator holds its rate (measured
+///    while each command ran), the floor reads every connection's state changes and loses
+///    none, swstat shows each connection's sockets, and the rows are measured — or, held to a
+///    rate the churn did not reach, not measured and a failure. No timing target is checked.
 ///
 /// Returns the failures (empty: every check passed); prints one line per check.
 struct BenchCheck {
@@ -94,8 +100,110 @@ struct BenchCheck {
             + (shouldPass ? " passes" : " fails the run"))
       }
     }
+    if let group = setup.plan.groups.first(where: { $0.name == "events churn" }) {
+      for (passed, what) in try churnRound(group, plan: setup.plan, bench: bench, load: load) {
+        expect(passed, what)
+      }
+    } else {
+      print("skip the churn group: not in the plan (\(setup.plan.notes.last ?? ""))")
+    }
     load.stop()
     return failures
+  }
+
+  /// The churn of `--check`: a tenth of the benchmark's, each command run this long.
+  static let checkChurn = ChurnSpec(rate: 200, minimumRate: 180, workers: BenchPlan.churn.workers)
+  static let checkLive = LiveRun(seconds: 0.7, sampleAt: 0.3)
+
+  /// One round of the churn group at `checkChurn`, every command's output kept: (passed, what).
+  func churnRound(
+    _ full: BenchGroup, plan: BenchPlan, bench: BenchRun, load: LoadGenerator
+  ) throws -> [(Bool, String)] {
+    var group = full
+    group.churn = Self.checkChurn
+    for index in group.commands.indices {
+      group.commands[index].live = Self.checkLive
+      group.commands[index].capturesOutput = true
+    }
+    let generator = ChurnGenerator(
+      rate: Self.checkChurn.rate, workers: Self.checkChurn.workers,
+      executable: try ownExecutablePath())
+    try generator.start(seconds: 60)
+    let measured = Result { try bench.measure(group, load: load, rounds: 1, churn: generator) }
+    generator.stop()
+    let (commands, _) = try measured.get()
+
+    var checks: [(Bool, String)] = []
+    let rate = Self.checkChurn.rate
+    for command in commands {
+      guard let m = command.measurements.first, let churn = m.churn else {
+        checks.append((false, "churn: \(command.label) not measured"))
+        continue
+      }
+      let output = m.output ?? ""
+      let lines = output.split(separator: "\n")
+      var what =
+        "churn: \(command.label), run \(fixed(Self.checkLive.seconds, 1)) s (\(m.status)), under \(fixed(churn.rate, 0)) conn/s"
+        + " (asked \(fixed(rate, 0)), \(churn.completed) made, \(churn.failed) failed)"
+      var passed =
+        m.status.succeeded && abs(churn.rate - rate) <= 0.15 * rate && churn.failed == 0
+      if let counts = m.traceCounts {
+        // Every lifecycle takes each connection's two sockets through at least four changes
+        // (SYN_SENT, ESTABLISHED twice, a close); other traffic on the host only adds.
+        what += "; the floor read \(counts.transitions) records, lost \(counts.lost)"
+        passed = passed && counts.lost == 0 && counts.transitions >= 4 * churn.completed
+      } else if command.label.hasPrefix("swstat") {
+        // Each connection's two sockets are NEW (the start-up and the edges of the window
+        // leave some out: one NEW line a connection is asked).
+        let json = command.label.contains("--json")
+        let new = lines.filter {
+          json ? $0.contains("\"event\":\"new\"") : $0.contains(" NEW ")
+        }.count
+        what += "; \(new) NEW \(json ? "objects" : "lines") of \(lines.count)"
+        passed = passed && new >= churn.completed
+        if json {
+          let source = lines.first.map(String.init) ?? ""
+          what += ", source \(source.contains("tracepoint") ? "tracepoint" : "'\(source)'")"
+          passed = passed && source.contains("\"transitions\":\"tracepoint\"")
+        }
+      } else {
+        what += "; no counts in its output '\(lines.first ?? "")'"
+        passed = false
+      }
+      checks.append((passed, what))
+    }
+
+    // The rows of the real round: measured at the rate reached, not measured (a failure) when
+    // held to a rate the churn did not reach.
+    var size = SizeResult(
+      size: load.mix.sockets, mix: load.mix, workers: load.workerCount,
+      createSeconds: load.createSeconds)
+    size.commands = commands
+    let targets = plan.targets.filter { $0.group == group.name && $0.metric == .steadyCPUShare }
+    for (minimum, shouldMeasure) in [(Self.checkChurn.minimumRate, true), (1e6, false)] {
+      let held = targets.map { target in
+        var t = target
+        t.minimumChurnRate = minimum
+        t.limit = 1e6
+        t.sizes = 0...Int.max
+        return t
+      }
+      var sized = size
+      sized.ratios = bench.ratios(held, in: sized)
+      var results = BenchResults(startedAt: "", swstat: "", runs: 1, machine: [], notes: [])
+      results.sizes = [sized]
+      let measuredRows = sized.ratios.filter { !$0.perRound.isEmpty }.count
+      checks.append(
+        (
+          shouldMeasure
+            ? measuredRows == held.count && results.failures.isEmpty
+            : measuredRows == 0 && results.failures.count == held.count,
+          "churn rows held to \(fixed(minimum, 0)) conn/s: \(measuredRows) of \(held.count)"
+            + " measured, \(results.failures.count) failure(s)"
+            + (shouldMeasure ? "" : " (\(sized.ratios.first?.note ?? "no note"))")
+        ))
+    }
+    return checks
   }
 
   /// The verdicts on made-up results: (passed, what).
@@ -165,6 +273,45 @@ struct BenchCheck {
     holding.limit = nil
     expectStatus(results(memory: [streaming, holding]), 0, "RSS 1.02× streaming, 1.5× (info)")
     expectStatus(results(memory: [growing]), 1, "streaming RSS 1.5×")
+
+    // Rounds under churn: one too slow is left out, all too slow is not measured; a round whose
+    // command failed is left out (a live mode that fails at once looks cheap).
+    let bench = BenchRun(options: BenchOptions())
+    func churned(_ rates: [Double], shares: [Double], failed: Set<Int> = []) -> RatioResult {
+      var size = SizeResult(
+        size: 100_000, mix: SocketMix.forTotal(100_000), workers: 6, createSeconds: 1)
+      var command = CommandResult(
+        group: "events churn", label: "swstat --events -t", commandLine: "")
+      for (index, (rate, share)) in zip(rates, shares).enumerated() {
+        let wall: UInt64 = 8_000_000_000
+        command.measurements.append(
+          Measurement(
+            wallNanoseconds: wall, maxRSSKiB: 1,
+            userMicroseconds: Int(share * Double(wall) / 1000), systemMicroseconds: 0,
+            status: ExitStatus(raw: failed.contains(index) ? 1 << 8 : 0),
+            churn: ChurnSample(completed: Int(rate * 8), failed: 0, seconds: 8)))
+      }
+      size.commands = [command]
+      let target = RatioTarget(
+        group: "events churn", numerator: command.label, denominator: command.label,
+        metric: .cpuShare, limit: 0.15, minimumChurnRate: 1800)
+      return bench.ratio(target, in: size)
+    }
+    expectStatus(
+      results(ratios: [churned([1900, 1700, 2000], shares: [0.1, 0.5, 0.12])]), 0,
+      "churn 1900, 1700, 2000/s: the 1700 round (0.5) left out, median 0.11 ≤ 0.15")
+    expectStatus(
+      results(ratios: [churned([1700, 1600, 1790], shares: [0.01, 0.01, 0.01])]), 1,
+      "churn under 1800/s in every round: not measured")
+    expectStatus(
+      results(ratios: [churned([2000, 2000], shares: [0.01, 0.01], failed: [0, 1])]), 1,
+      "a live command that failed in every round: not measured")
+    let note = churned([1700, 1600], shares: [0.01, 0.01]).note ?? ""
+    checks.append(
+      (
+        note.contains("under 1800/s in 2 of 2 rounds") && note.contains("not measured"),
+        "target logic: the row says why: '\(note)'"
+      ))
     return checks
   }
 }

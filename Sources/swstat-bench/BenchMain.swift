@@ -1,9 +1,10 @@
 import Glibc
 
 /// `swstat-bench`: times swstat against ss, netstat and the kernel floors on a loopback socket
-/// load it creates itself. Two hidden subcommands run in child processes of the benchmark:
-/// `hold` (one socket-holding worker, `SocketHolder`) and `spawn` (times one command,
-/// `TimedSpawn`); they are dispatched before anything else so those processes stay small.
+/// load it creates itself. Three hidden subcommands run in child processes of the benchmark:
+/// `hold` (one socket-holding worker, `SocketHolder`), `churn` (one connection-churn worker,
+/// `ChurnWorker`) and `spawn` (times one command, `TimedSpawn`); they are dispatched before
+/// anything else so those processes stay small.
 @main
 enum BenchMain {
   static func main() {
@@ -11,6 +12,7 @@ enum BenchMain {
     switch arguments.first {
     case "spawn": TimedSpawn.main(Array(arguments.dropFirst()))
     case "hold": SocketHolder.main(Array(arguments.dropFirst()))
+    case "churn": ChurnWorker.main(Array(arguments.dropFirst()))
     default: break
     }
     let options: BenchOptions

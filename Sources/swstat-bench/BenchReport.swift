@@ -61,10 +61,12 @@ enum BenchReport {
           ? "-" : fixed(ratio.value, 2) + (ratio.target.summary == .max ? " (worst)" : "")
         ratioRows.append([
           ratio.target.name, value, range,
-          ratio.target.limit.map { "≤ \(fixed($0, 2))" } ?? "(info)", verdict(ratio.met),
+          ratio.target.limit.map { "≤ \(fixed($0, 2))" } ?? "(info)",
+          [verdict(ratio.met), ratio.note ?? ""].filter { !$0.isEmpty }.joined(separator: ": "),
         ])
       }
       out += render(ratioRows, rightAligned: 1...3)
+      out += transitionLoad(size)
     }
     if !results.scaling.isEmpty {
       out += "\n## Time per socket, 10k vs 100k\n\n"
@@ -103,6 +105,32 @@ enum BenchReport {
       ? "\nResult: every target met, every count agrees.\n"
       : "\nResult: FAILED (\(failures.count)):\n" + failures.map { "- \($0)\n" }.joined()
     return out
+  }
+
+  /// The churn achieved while each command ran and what the trace floor read, for the groups
+  /// that have either.
+  private static func transitionLoad(_ size: SizeResult) -> String {
+    var rows = [
+      [
+        "group", "command", "churn conn/s (median)", "min-max", "failed conns",
+        "floor records/s (median)", "records lost",
+      ]
+    ]
+    for command in size.commands where !command.churnRates.isEmpty || !command.traceRates.isEmpty {
+      let churn = command.churnRates
+      let trace = command.traceRates
+      rows.append([
+        command.group, command.label,
+        churn.isEmpty ? "-" : fixed(median(churn), 0),
+        churn.isEmpty ? "-" : "\(fixed(churn.min() ?? 0, 0))-\(fixed(churn.max() ?? 0, 0))",
+        churn.isEmpty ? "-" : String(command.churnFailures),
+        trace.isEmpty ? "-" : fixed(median(trace), 0),
+        trace.isEmpty ? "-" : String(command.traceLost),
+      ])
+    }
+    guard rows.count > 1 else { return "" }
+    return "\nTransition load (churn achieved while each command ran; records the trace floor"
+      + " read):\n\n" + render(rows, rightAligned: 2...6)
   }
 
   private static func verdict(_ met: Bool?) -> String {
@@ -240,6 +268,14 @@ enum BenchReport {
               ("per_round", .array(r.perRound.map { .number($0) })),
               ("target", r.target.limit.map { .number($0) } ?? .null),
               ("met", r.met.map { .bool($0) } ?? .null),
+              ("rounds", .int(r.rounds)),
+              ("rounds_failed", .int(r.failedRounds)),
+              ("rounds_slow_churn", .int(r.slowChurnRounds)),
+              (
+                "minimum_churn_per_second",
+                r.target.minimumChurnRate.map { .number($0) } ?? .null
+              ),
+              ("note", r.note.map { .string($0) } ?? .null),
             ])
           })
       ),
@@ -279,6 +315,11 @@ enum BenchReport {
               ("sample_wall_ns", m.sample.map { .int(Int($0.wallNanoseconds)) } ?? .null),
               ("exit", m.status.code.map { .int(Int($0)) } ?? .null),
               ("signal", m.status.signal.map { .int(Int($0)) } ?? .null),
+              ("churn_per_second", m.churn.map { .number($0.rate) } ?? .null),
+              ("churn_completed", m.churn.map { .int($0.completed) } ?? .null),
+              ("churn_failed", m.churn.map { .int($0.failed) } ?? .null),
+              ("trace_records", m.traceCounts.map { .int($0.transitions) } ?? .null),
+              ("trace_lost", m.traceCounts.map { .int($0.lost) } ?? .null),
             ])
           })
       ),

@@ -24,17 +24,62 @@ struct CommandResult {
   }
 }
 
+extension CommandResult {
+  /// The churn's achieved rate in each round (empty without churn).
+  var churnRates: [Double] { measurements.compactMap { $0.churn?.rate } }
+  /// Connections the churn failed to make while this command ran, every round together.
+  var churnFailures: Int { measurements.compactMap { $0.churn?.failed }.reduce(0, +) }
+  /// The trace floor's records a second in each round, and the records the kernel reported
+  /// lost, every round together (empty and 0 for another command).
+  var traceRates: [Double] {
+    measurements.compactMap { m in
+      m.traceCounts.map { Double($0.transitions) * 1e9 / Double(max(1, m.wallNanoseconds)) }
+    }
+  }
+  var traceLost: Int { measurements.compactMap { $0.traceCounts?.lost }.reduce(0, +) }
+}
+
 extension Measurement {
   var cpuMilliseconds: Double { Double(userMicroseconds + systemMicroseconds) / 1000 }
   /// Cores kept busy on average: CPU time over wall time.
   var cpuShare: Double { cpuMilliseconds * 1e6 / Double(max(1, wallNanoseconds)) }
+  /// The trace floor's counts, from its one line `transitions T lost L wakeups W polls P`.
+  var traceCounts: (transitions: Int, lost: Int)? {
+    guard let line = output?.split(separator: "\n").first else { return nil }
+    let fields = line.split(separator: " ")
+    guard fields.count >= 4, fields[0] == "transitions", fields[2] == "lost",
+      let transitions = Int(fields[1]), let lost = Int(fields[3])
+    else { return nil }
+    return (transitions, lost)
+  }
 }
 
 /// One ratio at one size: numerator / denominator per round, then the median (or the worst
 /// round, for a bound that must always hold).
 struct RatioResult {
   var target: RatioTarget
+  /// The rounds counted: both commands exited 0, and the churn (if any) reached its minimum.
   var perRound: [Double]
+  /// Rounds run, and those left out because a command failed or the churn was too slow.
+  var rounds = 0
+  var failedRounds = 0
+  var slowChurnRounds = 0
+  /// The churn's achieved rate in each round run (empty without churn).
+  var churnRates: [Double] = []
+
+  /// Why rounds were left out, if any were: said beside the verdict.
+  var note: String? {
+    var parts: [String] = []
+    if slowChurnRounds > 0, let minimum = target.minimumChurnRate {
+      let lowest = churnRates.min() ?? 0
+      parts.append(
+        "churn under \(fixed(minimum, 0))/s in \(slowChurnRounds) of \(rounds) rounds"
+          + " (lowest \(fixed(lowest, 0))/s)")
+    }
+    if failedRounds > 0 { parts.append("a command failed in \(failedRounds) of \(rounds) rounds") }
+    guard !parts.isEmpty else { return nil }
+    return parts.joined(separator: "; ") + (perRound.isEmpty ? ": not measured" : ": left out")
+  }
   var median: Double { BenchResults.median(perRound) }
   /// The figure held against the limit.
   var value: Double {
@@ -156,7 +201,8 @@ struct BenchResults {
         let figure = ratio.perRound.isEmpty ? "not measured" : fixed(ratio.value, 3)
         out.append(
           "\(size.size) sockets: \(ratio.target.name) = \(figure)"
-            + " (\(ratio.target.summary.rawValue)), target ≤ \(fixed(ratio.target.limit ?? 0, 2))")
+            + " (\(ratio.target.summary.rawValue)), target ≤ \(fixed(ratio.target.limit ?? 0, 2))"
+            + (ratio.note.map { " — \($0)" } ?? ""))
       }
     }
     for s in scaling where s.limit.isFinite && !s.met {

@@ -25,7 +25,21 @@ struct BenchRun {
       label: "count", path: "\(setup.helpers)/swstat-diagdump",
       argv: ["swstat-diagdump", "-s", hex(BenchPlan.swstatAllStates)])
 
+    /// When the last churn stopped: its TIME_WAIT sockets stay for 60 s.
+    var churnStopped: UInt64? = nil
     for size in options.sizes {
+      if let stopped = churnStopped {
+        // The next load is measured without the last one's churn in the table.
+        let clear = stopped + LoadGenerator.timeWaitLifetime + 1_500_000_000
+        let now = monotonicNanoseconds()
+        if now < clear {
+          writeError(
+            "swstat-bench: waiting \(fixed(Double(clear - now) / 1e9, 0)) s for the churn's"
+              + " TIME_WAIT sockets to expire")
+          usleep(UInt32((clear - now) / 1000))
+        }
+        churnStopped = nil
+      }
       let load = LoadGenerator(
         total: size, executable: setup.executable,
         createTimeoutSeconds: options.createTimeoutSeconds)
@@ -48,7 +62,24 @@ struct BenchRun {
           sizeResult.countChecks.append(result)
         }
         let before = try countSockets(counter)
-        let (commands, refreshes) = try measure(group, load: load)
+        var churn: ChurnGenerator? = nil
+        if let spec = group.churn {
+          let generator = ChurnGenerator(
+            rate: spec.rate, workers: spec.workers, executable: setup.executable)
+          // Bounded: every round of every command, the TIME_WAIT refreshes, and a margin.
+          let seconds = group.commands.reduce(0) { $0 + Int($1.live?.seconds ?? 1) + 10 }
+          try generator.start(seconds: (group.rounds ?? options.runs) * seconds + 180)
+          writeError(
+            "swstat-bench: \(size) sockets: churn at \(fixed(spec.rate, 0))/s"
+              + " (pids \(generator.workerPIDs.map(String.init).joined(separator: " ")))")
+          churn = generator
+        }
+        let measured = Result { try measure(group, load: load, churn: churn) }
+        if let churn {
+          churn.stop()
+          churnStopped = churn.stoppedAt
+        }
+        let (commands, refreshes) = try measured.get()
         sizeResult.commands += commands
         sizeResult.timeWaitRefreshes += refreshes
         sizeResult.counts.append(
@@ -87,14 +118,26 @@ struct BenchRun {
         "\(options.swstat): no such executable; build it with `swift build -c release"
           + " --product swstat` or pass --swstat PATH")
     }
-    for helper in ["swstat-diagdump", "swstat-procparse"] {
+    for helper in ["swstat-diagdump", "swstat-procparse", "swstat-tracefloor"] {
       guard access("\(helpers)/\(helper)", X_OK) == 0 else {
         throw BenchError("\(helpers)/\(helper): not built (`swift build --product \(helper)`)")
       }
     }
     let swstat = absolutePath(options.swstat)
     let help = (try? captureOutput(swstat, ["swstat", "--help"])) ?? ""
-    let plan = BenchPlan.make(swstat: swstat, helpers: helpers, swstatHelp: help)
+    var plan = BenchPlan.make(swstat: swstat, helpers: helpers, swstatHelp: help)
+    if let wanted = options.groups {
+      let known = Set(plan.groups.map(\.name))
+      for name in wanted where !known.contains(name) {
+        throw BenchError(
+          "--groups: no group '\(name)' (groups: \(plan.groups.map(\.name).joined(separator: ", ")))"
+        )
+      }
+      plan.groups.removeAll { !wanted.contains($0.name) }
+      plan.targets.removeAll { !wanted.contains($0.group) }
+      plan.checks.removeAll { !wanted.contains($0.group) }
+      plan.notes.append("groups run: \(plan.groups.map(\.name).joined(separator: ", ")) (--groups)")
+    }
     return Setup(executable: executable, helpers: helpers, swstat: swstat, plan: plan)
   }
 
@@ -103,19 +146,20 @@ struct BenchRun {
     let size = sizeResult.size
     var seen = Set<String>()
     var out = targets.filter { $0.sizes.contains(size) }.map { ratio($0, in: sizeResult) }
-    for r in out { seen.insert(r.target.name) }
-    for target in targets where !target.sizes.contains(size) && !seen.contains(target.name) {
+    for r in out { seen.insert(r.target.group + "\u{0}" + r.target.name) }
+    for target in targets where !target.sizes.contains(size) {
+      guard seen.insert(target.group + "\u{0}" + target.name).inserted else { continue }
       var info = target
       info.limit = nil
-      seen.insert(info.name)
       out.append(ratio(info, in: sizeResult))
     }
     return out
   }
 
-  /// One warm-up run per command (a failing command is dropped), then `runs` rounds.
+  /// One warm-up run per command (a failing command is dropped), then `runs` rounds. With
+  /// `churn` running, the connections it made while each command ran are counted.
   func measure(
-    _ group: BenchGroup, load: LoadGenerator, rounds: Int? = nil
+    _ group: BenchGroup, load: LoadGenerator, rounds: Int? = nil, churn: ChurnGenerator? = nil
   ) throws -> ([CommandResult], Int) {
     var results = group.commands.map {
       CommandResult(
@@ -141,7 +185,15 @@ struct BenchRun {
       // Rotate the order each round so no command always runs right after the same one.
       for step in active.indices {
         let index = active[(round + step) % active.count]
-        results[index].measurements.append(try time(group.commands[index]))
+        let before = try churn?.progress()
+        var measurement = try time(group.commands[index])
+        if let churn, let before {
+          let after = try churn.progress()
+          measurement.churn = ChurnSample(
+            completed: after.completed - before.completed, failed: after.failed - before.failed,
+            seconds: Double(after.at - before.at) / 1e9)
+        }
+        results[index].measurements.append(measurement)
       }
     }
     return (results, refreshes)
@@ -158,17 +210,33 @@ struct BenchRun {
       let denominator = size.command(target.group, target.denominator),
       numerator.measurements.count == denominator.measurements.count
     else { return RatioResult(target: target, perRound: []) }
-    // Round r of the numerator and round r of the denominator ran back to back.
-    let pairs = zip(numerator.measurements, denominator.measurements)
-    let perRound: [Double] =
+    // Round r of the numerator and round r of the denominator ran back to back. A round counts
+    // when both exited 0 (a live mode that failed at once would look cheap) and the churn, if
+    // any, reached its minimum rate while each ran.
+    var result = RatioResult(target: target, perRound: [])
+    result.rounds = numerator.measurements.count
+    result.churnRates = numerator.measurements.compactMap { $0.churn?.rate }
+    var pairs: [(Measurement, Measurement)] = []
+    for (a, b) in zip(numerator.measurements, denominator.measurements) {
+      if !a.status.succeeded || !b.status.succeeded {
+        result.failedRounds += 1
+      } else if let minimum = target.minimumChurnRate,
+        min(a.churn?.rate ?? 0, b.churn?.rate ?? 0) < minimum
+      {
+        result.slowChurnRounds += 1
+      } else {
+        pairs.append((a, b))
+      }
+    }
+    result.perRound =
       switch target.metric {
       case .wallTime: pairs.map { Double($0.wallNanoseconds) / Double($1.wallNanoseconds) }
       case .peakRSS: pairs.map { Double($0.maxRSSKiB) / Double($1.maxRSSKiB) }
       case .cpuTime: pairs.map { $0.cpuMilliseconds / max(0.001, $1.cpuMilliseconds) }
-      case .cpuShare: numerator.measurements.map(\.cpuShare)
-      case .steadyCPUShare: numerator.measurements.compactMap(\.steadyCPUShare)
+      case .cpuShare: pairs.map(\.0.cpuShare)
+      case .steadyCPUShare: pairs.compactMap(\.0.steadyCPUShare)
       }
-    return RatioResult(target: target, perRound: perRound)
+    return result
   }
 
   private func scaling(_ sizes: [SizeResult]) -> [ScalingResult] {

@@ -351,15 +351,23 @@ private func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int3
   setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
 }
 
-/// Reads a small text file such as a sysctl, trimmed.
-func readSmallFile(_ path: String, limit: Int = 256) throws -> String {
+/// Reads a small text file such as a sysctl, trimmed (unless `trimmed` is false).
+func readSmallFile(_ path: String, limit: Int = 256, trimmed: Bool = true) throws -> String {
   let fd = open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { throw BenchError.system(path) }
   defer { close(fd) }
   var buffer = [UInt8](repeating: 0, count: limit)
-  let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-  guard n >= 0 else { throw BenchError.system(path) }
-  return String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: " \n\t")
+  var n = 0
+  // One read takes a sysctl whole; a regular file may take several.
+  while n < limit {
+    let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, limit - n) }
+    if got < 0 && errno == EINTR { continue }
+    guard got >= 0 else { throw BenchError.system(path) }
+    if got == 0 { break }
+    n += got
+  }
+  let text = String(decoding: buffer[..<n], as: UTF8.self)
+  return trimmed ? text.trimmingCharacters(in: " \n\t") : text
 }
 
 extension String {

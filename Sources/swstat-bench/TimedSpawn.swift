@@ -12,6 +12,10 @@ struct Measurement {
   /// For a live command: its CPU time (every thread) and the wall time, both since the start,
   /// read from /proc/PID/stat at the sample point after start-up; nil for the others.
   var sample: (cpuMicroseconds: Int, wallNanoseconds: UInt64)? = nil
+  /// The churn while it ran, for a command of a group with churn.
+  var churn: ChurnSample? = nil
+  /// Its standard output (the first MiB), for a command that `capturesOutput`.
+  var output: String? = nil
 
   /// Cores kept busy from the sample point to the end: the steady state, start-up left out.
   var steadyCPUShare: Double? {
@@ -19,6 +23,15 @@ struct Measurement {
     let cpu = Double(userMicroseconds + systemMicroseconds - sample.cpuMicroseconds) * 1000
     return max(0, cpu) / Double(wallNanoseconds - sample.wallNanoseconds)
   }
+}
+
+/// Connections the churn generator made while one command ran.
+struct ChurnSample {
+  var completed: Int
+  var failed: Int
+  var seconds: Double
+  /// Connections completed a second: the rate achieved.
+  var rate: Double { seconds > 0 ? Double(completed) / seconds : 0 }
 }
 
 /// How a live command (one that runs until interrupted) is run: SIGINT after `seconds`, its CPU
@@ -41,9 +54,15 @@ enum TimedSpawn {
   /// unless `--interrupt`). Exits 0 even if the command failed; 2 on a usage error, 3 if it
   /// could not fork. `--interrupt S AT`: send SIGINT after S seconds (a live mode's end, as
   /// Ctrl-C), having read the command's CPU time from /proc/PID/stat at AT seconds.
+  /// `--output FILE`: the command's stdout goes to FILE (created or emptied) instead.
   static func main(_ arguments: [String]) -> Never {
-    // spawn TIMEOUT_S [--interrupt S AT] PATH ARGV0 ARGS...
+    // spawn TIMEOUT_S [--output FILE] [--interrupt S AT] PATH ARGV0 ARGS...
     var rest = arguments[...]
+    var outputPath = "/dev/null"
+    if rest.dropFirst().first == "--output", rest.count >= 3 {
+      outputPath = rest[rest.startIndex + 2]
+      rest.removeSubrange((rest.startIndex + 1)...(rest.startIndex + 2))
+    }
     var live: LiveRun?
     if rest.dropFirst().first == "--interrupt", rest.count >= 4,
       let seconds = Double(rest[rest.startIndex + 2]),
@@ -60,7 +79,11 @@ enum TimedSpawn {
       exit(2)
     }
     let path = arguments[1]
-    let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+    let devNull = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard devNull >= 0 else {
+      writeError("swstat-bench spawn: \(outputPath): \(String(cString: strerror(errno)))")
+      exit(2)
+    }
     // A SIGALRM handler without SA_RESTART makes wait4 return EINTR at the timeout.
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in }
@@ -126,14 +149,17 @@ enum TimedSpawn {
     let interrupt =
       command.live.map { ["--interrupt", String($0.seconds), String($0.sampleAt)] } ?? []
     let timeoutSeconds = timeoutSeconds + Int(command.live?.seconds ?? 0)
+    let outputPath = command.capturesOutput ? temporaryOutputPath() : nil
     var child = try ChildProcess.spawn(
       benchExecutable,
-      ["swstat-bench", "spawn", String(timeoutSeconds)] + interrupt + [command.path]
+      ["swstat-bench", "spawn", String(timeoutSeconds)]
+        + (outputPath.map { ["--output", $0] } ?? []) + interrupt + [command.path]
         + command.argv,
       pipeStdin: false, pipeStdout: true)
     defer {
       child.closePipes()
       _ = child.reap(within: 5)
+      if let outputPath { unlink(outputPath) }
     }
     let line = try child.stdoutReader?.readLine(
       within: Double(timeoutSeconds) + 10, what: "timing \(command.label)")
@@ -145,8 +171,16 @@ enum TimedSpawn {
       wallNanoseconds: UInt64(fields[0]), maxRSSKiB: Int(fields[1]),
       userMicroseconds: Int(fields[2]), systemMicroseconds: Int(fields[3]),
       status: ExitStatus(raw: Int32(truncatingIfNeeded: fields[4])),
-      sample: fields[5] >= 0 ? (Int(fields[5]), UInt64(fields[6])) : nil)
+      sample: fields[5] >= 0 ? (Int(fields[5]), UInt64(fields[6])) : nil,
+      output: outputPath.map { (try? readSmallFile($0, limit: 1 << 20, trimmed: false)) ?? "" })
   }
+
+  /// A fresh file name in /tmp for one command's output (removed once read).
+  private static func temporaryOutputPath() -> String {
+    outputFiles += 1
+    return "/tmp/swstat-bench-\(getpid())-\(outputFiles).out"
+  }
+  nonisolated(unsafe) private static var outputFiles = 0
 }
 
 /// utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15, clock ticks),
