@@ -13,9 +13,20 @@ public protocol SocketLookups {
     -> [SocketRecord]
   /// Whether `namespace` is still watched (one that went away is asked no more).
   func watches(_ namespace: Int) -> Bool
-  /// Looks for namespaces made since the start; true when some were added (numbered after the
-  /// others), so a socket found in none of the others is asked there too.
-  func discover() -> Bool
+  /// Looks for namespaces made since the start: `.added` when some were (numbered after the
+  /// others), so a socket found in none of the others is asked there too; `.notYet` when it
+  /// cannot look now (it looks at most so often): the socket waits.
+  func discover() -> NamespaceDiscovery
+}
+
+/// What looking for new namespaces found.
+public enum NamespaceDiscovery: Sendable {
+  /// Namespaces were added.
+  case added
+  /// None is new.
+  case nothingNew
+  /// Not looked: too soon after the last look.
+  case notYet
 }
 
 extension SocketLookups {
@@ -24,7 +35,7 @@ extension SocketLookups {
   /// Every namespace stays.
   public func watches(_ namespace: Int) -> Bool { true }
   /// No namespace is ever added.
-  public func discover() -> Bool { false }
+  public func discover() -> NamespaceDiscovery { .nothingNew }
 }
 
 /// sock_diag in the calling thread's network namespace: an exact request for a connection, a
@@ -93,7 +104,6 @@ public struct TransitionTracker {
     var socketAddress: UInt64 = 0
     /// nil: not decided yet; `elsewhere`: a namespace not watched; else the namespace's number.
     var home: Int?
-    var pending: [SocketEvent] = []
     var born: Int64?
     /// When the decision is due (monotonic ns) for an undecided socket.
     var deadline: UInt64 = 0
@@ -106,12 +116,9 @@ public struct TransitionTracker {
     var fresh = false
     /// A timewait socket still in FIN_WAIT2 (the peer's FIN not in yet).
     var finWait2Timewait = false
-    /// The final tcp_info its destroy notification carried (a full socket's, kept for the
-    /// TIME_WAIT socket that replaced it).
-    var closing: SocketExtras?
-    /// Its GONE, held until its destroy notification brings what it carried (or `holdUntil`).
-    var heldGone: SocketEvent?
-    var holdUntil: UInt64 = 0
+    /// The store's: whether the slot holds a socket, and the next socket in its 4-tuple's chain.
+    var inUse = true
+    var nextInTuple = -1
 
     /// In a namespace watched.
     var watched: Bool { (home ?? TransitionTracker.elsewhere) >= 0 }
@@ -124,15 +131,23 @@ public struct TransitionTracker {
   /// work queue, just after the last transition.
   public var waitsForTotals = false
   public var totalsDelay: UInt64 = 200_000_000
-  private var sockets: [Int: Tracked] = [:]
-  private var nextID = 0
+  private var sockets = Store()
   private var bySocketAddress: [UInt64: Int] = [:]
-  private var byTuple: [Tuple: [Int]] = [:]
+  /// What few sockets have, beside them: the events of an undecided socket, waiting; a GONE
+  /// held for its destroy notification (until when); the final tcp_info a notification
+  /// carried (a full socket's, kept for the TIME_WAIT socket that replaced it).
+  private var waiting: [Int: [SocketEvent]] = [:]
+  private var held: [Int: (event: SocketEvent, until: UInt64)] = [:]
+  private var closings: [Int: SocketExtras] = [:]
   private var out: [Change] = []
   /// Destroy notifications of the last seconds, by 4-tuple, and those without a peer port by
   /// their local end, with the namespace each came from.
   private var destroyed: [Tuple: Destroyed] = [:]
   private var destroyedLocal: [Tuple: Destroyed] = [:]
+  /// Both, in the order they came (a tick drops the ones too old from the front: it costs what
+  /// expired, not what is kept).
+  private var destroyedOrder: [(key: Tuple, local: Bool, at: UInt64)] = []
+  private var destroyedFront = 0
 
   private struct Destroyed {
     var record: SocketRecord
@@ -162,6 +177,117 @@ public struct TransitionTracker {
     var family: AddressFamily
     var local: Endpoint
     var remote: Endpoint
+
+    init(family: AddressFamily, local: Endpoint, remote: Endpoint) {
+      self.family = family
+      self.local = local
+      self.remote = remote
+    }
+
+    init(_ r: SocketRecord) { self.init(family: r.family, local: r.local, remote: r.remote) }
+  }
+
+  /// The tracked sockets in one dense array, found by number, and by 4-tuple through an index
+  /// of the tuples' hashes whose chains run through the slots (several sockets may share a
+  /// 4-tuple: a socket and its successor, two namespaces'). A dictionary of 100k sockets this
+  /// size held several times the memory (its buckets are sized for its load factor, and a
+  /// list of numbers per 4-tuple is an allocation each).
+  private struct Store {
+    private var slots: [Tracked] = []
+    private var free: [Int] = []
+    private var heads: [Int: Int] = [:]
+    private(set) var count = 0
+
+    subscript(id: Int) -> Tracked? {
+      id >= 0 && id < slots.count && slots[id].inUse ? slots[id] : nil
+    }
+
+    mutating func insert(_ t: Tracked) -> Int {
+      var t = t
+      t.inUse = true
+      let id: Int
+      if let reused = free.popLast() {
+        id = reused
+        slots[id] = t
+      } else {
+        id = slots.count
+        slots.append(t)
+      }
+      link(id)
+      count += 1
+      return id
+    }
+
+    /// Writes `s` back; a socket whose 4-tuple changed moves to its new chain.
+    mutating func set(_ id: Int, _ s: Tracked) {
+      guard self[id] != nil else { return }
+      let moved = Tuple(slots[id].record) != Tuple(s.record)
+      if moved { unlink(id) }
+      let next = slots[id].nextInTuple
+      slots[id] = s
+      slots[id].inUse = true
+      slots[id].nextInTuple = next
+      if moved { link(id) }
+    }
+
+    @discardableResult
+    mutating func remove(_ id: Int) -> Tracked? {
+      guard let s = self[id] else { return nil }
+      unlink(id)
+      slots[id].inUse = false
+      free.append(id)
+      count -= 1
+      return s
+    }
+
+    /// The sockets with this 4-tuple.
+    func ids(_ tuple: Tuple) -> [Int] {
+      var found: [Int] = []
+      var id = heads[tuple.hashValue] ?? -1
+      while id >= 0 {
+        if Tuple(slots[id].record) == tuple { found.append(id) }
+        id = slots[id].nextInTuple
+      }
+      return found
+    }
+
+    /// Room for `more` sockets beside those there (a first dump: no doubling on the way).
+    mutating func reserve(_ more: Int) {
+      slots.reserveCapacity(slots.count + more)
+      heads.reserveCapacity(count + more)
+    }
+
+    /// Every socket's number.
+    var ids: [Int] { slots.indices.filter { slots[$0].inUse } }
+
+    /// Every socket.
+    func visit(_ body: (Tracked) -> Void) {
+      for s in slots where s.inUse { body(s) }
+    }
+
+    private mutating func link(_ id: Int) {
+      let key = Tuple(slots[id].record).hashValue
+      slots[id].nextInTuple = heads[key] ?? -1
+      heads[key] = id
+    }
+
+    private mutating func unlink(_ id: Int) {
+      let key = Tuple(slots[id].record).hashValue
+      var at = heads[key] ?? -1
+      var previous = -1
+      while at >= 0 && at != id {
+        previous = at
+        at = slots[at].nextInTuple
+      }
+      guard at == id else { return }
+      let next = slots[id].nextInTuple
+      if previous < 0 {
+        heads[key] = next >= 0 ? next : nil
+      } else {
+        slots[previous].nextInTuple = next
+      }
+      slots[id].nextInTuple = -1
+    }
   }
 
   /// A tracker; `realtimeOffset` is CLOCK_REALTIME − CLOCK_MONOTONIC, in ns.
@@ -172,7 +298,7 @@ public struct TransitionTracker {
 
   /// Every socket of the namespaces watched known now, as last known, with its namespace.
   public func forEachWatched(_ body: (SocketRecord, Int) -> Void) {
-    for s in sockets.values where s.watched { body(s.record, s.home ?? 0) }
+    sockets.visit { s in if s.watched { body(s.record, s.home ?? 0) } }
   }
 
   /// The socket of a namespace watched at this kernel address, as last known, and its
@@ -186,6 +312,7 @@ public struct TransitionTracker {
   /// The sockets that exist at the start (a dump of `namespace`, or of one found later):
   /// known, not reported. One known already (found by a lookup meanwhile) is not added twice.
   public mutating func prime(_ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64) {
+    sockets.reserve(records.count)
     for r in records where r.transport == .tcp && !cookieTaken(r, by: nil) {
       var t = Tracked(record: r, home: namespace)
       if r.timerCode == SocketTimer.timewait.rawValue {
@@ -211,7 +338,7 @@ public struct TransitionTracker {
       // The peer sent its FIN: a FIN_WAIT2 timewait socket watched on the other end moves to
       // TIME_WAIT now.
       let peer = Tuple(family: t.family, local: t.remote, remote: t.local)
-      for other in byTuple[peer] ?? [] where sockets[other]?.finWait2Timewait == true {
+      for other in sockets.ids(peer) where sockets[other]?.finWait2Timewait == true {
         checkTimewait(other, time: time, lookups: lookups)
       }
     }
@@ -230,7 +357,7 @@ public struct TransitionTracker {
     // The 4-tuple as the kernel has it now (a client's port is picked after CLOSE → SYN_SENT).
     if t.local.port != 0 || s.record.local.port == 0 { moveTuple(id, &s, t) }
     if s.home == Self.elsewhere {
-      if new == SocketState.close.rawValue { forget(id) } else { sockets[id] = s }
+      if new == SocketState.close.rawValue { forget(id) } else { sockets.set(id, s) }
       return
     }
     var record = s.record
@@ -247,7 +374,7 @@ public struct TransitionTracker {
       tw.inode = record.inode
       tw.uid = record.uid
       if tw.stateCode == SocketState.timeWait.rawValue {
-        emit(&s, SocketEvent(change: .state(from: old), record: tw, time: time))
+        emit(id, &s, SocketEvent(change: .state(from: old), record: tw, time: time))
       } else {
         s.finWait2Timewait = true
         attention.insert(id)
@@ -261,29 +388,28 @@ public struct TransitionTracker {
         // Found there: that is its namespace.
         settle(id, &s, home: home)
       }
-      sockets[id] = s
+      sockets.set(id, s)
       return
     }
     record.stateCode = new
     if s.fresh {
       // A socket made after the first dump: NEW in its first state.
       s.fresh = false
-      emit(&s, SocketEvent(change: .new, record: record, time: time))
+      emit(id, &s, SocketEvent(change: .new, record: record, time: time))
     } else if closing {
       record.stateCode = old
       var gone = SocketEvent(change: .gone, record: record, time: time)
-      gone.closing = s.closing ?? destroyedExtras(s)
+      gone.closing = closings[id] ?? destroyedExtras(s)
       if gone.closing == nil && waitsForTotals && s.watched {
         // Its notification is on its way: the GONE waits for it, a little.
-        s.heldGone = gone
-        s.holdUntil = t.monotonicNanoseconds + totalsDelay
+        held[id] = (gone, t.monotonicNanoseconds + totalsDelay)
         attention.insert(id)
       } else {
-        emit(&s, gone)
+        emit(id, &s, gone)
       }
       s.closed = true
     } else {
-      emit(&s, SocketEvent(change: .state(from: old), record: record, time: time))
+      emit(id, &s, SocketEvent(change: .state(from: old), record: record, time: time))
     }
     if !closing { s.record.stateCode = new }
     if s.home == nil {
@@ -294,14 +420,14 @@ public struct TransitionTracker {
       bySocketAddress[t.socketAddress] = nil
       s.socketAddress = 0
     }
-    if s.closed && s.watched && s.heldGone == nil { forget(id) } else { sockets[id] = s }
+    if s.closed && s.watched && held[id] == nil { forget(id) } else { sockets.set(id, s) }
   }
 
   /// What a destroy notification of this socket carried, when it came first (after the
   /// socket's birth).
   private func destroyedExtras(_ s: Tracked) -> SocketExtras? {
     let r = s.record
-    guard let d = destroyed[Tuple(family: r.family, local: r.local, remote: r.remote)],
+    guard let d = destroyed[Tuple(r)],
       d.extras != nil, s.home == nil || s.home == d.namespace,
       s.born.map({ Int64(d.at) + 50_000_000 >= $0 - realtimeOffset }) ?? true
     else { return nil }
@@ -314,31 +440,32 @@ public struct TransitionTracker {
   public mutating func noteDestroyed(
     _ r: SocketRecord, extras: SocketExtras? = nil, namespace: Int = 0, monotonic now: UInt64
   ) {
-    let key = Tuple(family: r.family, local: r.local, remote: r.remote)
+    let key = Tuple(r)
     let d = Destroyed(record: r, at: now, namespace: namespace, extras: extras)
     destroyed[key] = d
+    destroyedOrder.append((key, false, now))
     // A socket reset with SO_LINGER 0 is disconnected before it is destroyed: its notification
     // has lost the peer's port. It is kept by its local end too.
     if r.remote.port == 0 {
-      destroyedLocal[Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))] = d
+      let local = Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))
+      destroyedLocal[local] = d
+      destroyedOrder.append((local, true, now))
     }
-    guard let ids = byTuple[key] else { return }
-    for id in ids {
+    for id in sockets.ids(key) {
       guard var s = sockets[id], s.home == nil || s.home == namespace else { continue }
       // What the connection carried: for its GONE (a full socket becoming TIME_WAIT is
       // announced too; its TIME_WAIT socket's GONE carries it then).
-      if let extras, s.closing == nil || s.heldGone != nil { s.closing = extras }
+      if let extras, closings[id] == nil || held[id] != nil { closings[id] = extras }
       if s.home == nil {
         adoptDestroyed(r, &s)
         settle(id, &s, home: namespace)
-      } else if var gone = s.heldGone {
-        gone.closing = s.closing
-        s.heldGone = nil
-        emit(&s, gone)
+      } else if var gone = held.removeValue(forKey: id)?.event {
+        gone.closing = closings[id]
+        emit(id, &s, gone)
         forget(id)
         continue
       }
-      sockets[id] = s
+      sockets.set(id, s)
     }
   }
 
@@ -351,21 +478,40 @@ public struct TransitionTracker {
   /// Time passes: undecided sockets past their deadline belong to a namespace not watched;
   /// timewait sockets whose timer ran out are gone (checked with a lookup).
   public mutating func tick(monotonic now: UInt64, lookups: some SocketLookups) {
-    destroyed = destroyed.filter { now < $0.value.at + 4 * decisionDelay }
-    destroyedLocal = destroyedLocal.filter { now < $0.value.at + 4 * decisionDelay }
+    // Notifications older than four decision delays, from the front of their queue (one that
+    // came again since is kept: its entry is newer).
+    while destroyedFront < destroyedOrder.count,
+      destroyedOrder[destroyedFront].at + 4 * decisionDelay <= now
+    {
+      let old = destroyedOrder[destroyedFront]
+      if old.local {
+        if destroyedLocal[old.key]?.at == old.at { destroyedLocal[old.key] = nil }
+      } else if destroyed[old.key]?.at == old.at {
+        destroyed[old.key] = nil
+      }
+      destroyedFront += 1
+    }
+    if destroyedFront > 1024 && destroyedFront * 2 > destroyedOrder.count {
+      destroyedOrder.removeFirst(destroyedFront)
+      destroyedFront = 0
+    }
     for id in attention {
-      guard var s = sockets[id], s.home == nil || s.finWait2Timewait || s.heldGone != nil else {
+      guard var s = sockets[id], s.home == nil || s.finWait2Timewait || held[id] != nil else {
         attention.remove(id)
         continue
       }
-      if let gone = s.heldGone {
+      if let gone = held[id] {
         // No notification came in time: the GONE goes without what it carried.
-        if now >= s.holdUntil { releaseHeld(id, gone) }
+        if now >= gone.until { releaseHeld(id, gone.event) }
         continue
       }
       if s.home == nil && now >= s.deadline && s.deadline != 0 {
         decide(id, &s, lookups: lookups, final: true)
-        if s.closed && s.home != nil { forget(id) } else if sockets[id] != nil { sockets[id] = s }
+        if s.closed && s.home != nil {
+          forget(id)
+        } else if sockets[id] != nil {
+          sockets.set(id, s)
+        }
         continue
       }
       if s.finWait2Timewait {
@@ -386,7 +532,7 @@ public struct TransitionTracker {
           : nil
         if let still, still.stateCode == SocketState.timeWait.rawValue {
           s.expires = now + max(UInt64(still.timerExpiresMilliseconds), 100) * 1_000_000
-          sockets[id] = s
+          sockets.set(id, s)
           expire(id, at: s.expires)
           continue
         }
@@ -394,7 +540,7 @@ public struct TransitionTracker {
         out.append(
           Change(
             event: SocketEvent(
-              change: .gone, record: s.record, time: time, closing: s.closing),
+              change: .gone, record: s.record, time: time, closing: closings[id]),
             born: s.born, namespace: home))
         forget(id)
       }
@@ -406,7 +552,8 @@ public struct TransitionTracker {
   public mutating func leave(namespace: Int, monotonic now: UInt64) {
     let time = Int64(now) + realtimeOffset
     releaseAllHeld()
-    for (id, s) in sockets where s.home == namespace {
+    for id in sockets.ids {
+      guard let s = sockets[id], s.home == namespace else { continue }
       out.append(
         Change(
           event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
@@ -449,19 +596,19 @@ public struct TransitionTracker {
       tw.inode = s.record.inode
       tw.uid = s.record.uid
       s.finWait2Timewait = false
-      emit(&s, SocketEvent(change: .state(from: s.record.stateCode), record: tw, time: time))
+      emit(id, &s, SocketEvent(change: .state(from: s.record.stateCode), record: tw, time: time))
       s.record = tw
       s.expires =
         UInt64(max(0, time - realtimeOffset)) + UInt64(tw.timerExpiresMilliseconds) * 1_000_000
-      sockets[id] = s
+      sockets.set(id, s)
       attention.remove(id)
       expire(id, at: s.expires)
       return
     }
     s.finWait2Timewait = false
-    emit(&s, SocketEvent(change: .gone, record: s.record, time: time))
+    emit(id, &s, SocketEvent(change: .gone, record: s.record, time: time))
     s.closed = true
-    if s.home == nil { sockets[id] = s } else { forget(id) }
+    if s.home == nil { sockets.set(id, s) } else { forget(id) }
   }
 
   /// The changes decided since the last call, in the kernel's order per socket.
@@ -479,8 +626,7 @@ public struct TransitionTracker {
     releaseAllHeld()
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
-      let key = Tuple(family: r.family, local: r.local, remote: r.remote)
-      if let id = byTuple[key]?.first(where: {
+      if let id = sockets.ids(Tuple(r)).first(where: {
         let home = sockets[$0]?.home
         return home == namespace || home == nil
       }),
@@ -497,7 +643,7 @@ public struct TransitionTracker {
               event: SocketEvent(change: .state(from: s.record.stateCode), record: r, time: time),
               born: s.born, namespace: namespace))
           s.record = r
-          sockets[id] = s
+          sockets.set(id, s)
         }
       } else {
         var t = Tracked(record: r, home: namespace, born: time)
@@ -513,7 +659,8 @@ public struct TransitionTracker {
         if t.expires != 0 { expire(id, at: t.expires) }
       }
     }
-    for (id, s) in sockets where s.home == namespace && !seen.contains(id) {
+    for id in sockets.ids {
+      guard let s = sockets[id], s.home == namespace, !seen.contains(id) else { continue }
       out.append(
         Change(
           event: SocketEvent(change: .gone, record: s.record, time: time), born: s.born,
@@ -540,13 +687,16 @@ public struct TransitionTracker {
     let old = t.oldStateCode
     let startsNew = Self.startsNew(old, t.newStateCode)
     let key = Tuple(family: t.family, local: t.local, remote: t.remote)
-    if !startsNew, let ids = byTuple[key] {
-      let candidates = ids.filter {
+    if !startsNew {
+      let candidates = sockets.ids(key).filter {
         guard let s = sockets[$0] else { return false }
         return s.socketAddress == 0 && s.watched && !s.closed && s.record.stateCode == old
       }
       for id in candidates where movedOn(id, from: old, lookups: lookups) {
-        sockets[id]?.socketAddress = t.socketAddress
+        if var s = sockets[id] {
+          s.socketAddress = t.socketAddress
+          sockets.set(id, s)
+        }
         bySocketAddress[t.socketAddress] = id
         return id
       }
@@ -603,7 +753,7 @@ public struct TransitionTracker {
     // A notification from before this socket was born is another socket's (the same 4-tuple
     // used again).
     let local = Tuple(family: r.family, local: r.local, remote: Self.nowhere(r.family))
-    if let d = destroyed[Tuple(family: r.family, local: r.local, remote: r.remote)]
+    if let d = destroyed[Tuple(r)]
       ?? (s.closed ? destroyedLocal[local] : nil),
       s.born.map({ Int64(d.at) + 50_000_000 >= $0 - realtimeOffset }) ?? true
     {
@@ -613,14 +763,26 @@ public struct TransitionTracker {
     }
     let complete = r.local.port != 0 && (r.remote.port != 0 || r.stateCode == 10)
     if complete && !s.closed {
+      var missed = false
       if s.asked == 0 {
         s.asked = lookups.namespaceCount
         if ask(id, &s, in: order(for: r, lookups), lookups: lookups) { return }
+        missed = true
       }
-      if final && lookups.discover() && s.asked < lookups.namespaceCount {
-        let more = Array(s.asked..<lookups.namespaceCount)
-        s.asked = lookups.namespaceCount
-        if ask(id, &s, in: more, lookups: lookups) { return }
+      // Found in no namespace known: perhaps one made since (looked for at once, while the
+      // socket can still be asked for; again at the deadline).
+      if missed || final {
+        switch lookups.discover() {
+        case .added where s.asked < lookups.namespaceCount:
+          let more = Array(s.asked..<lookups.namespaceCount)
+          s.asked = lookups.namespaceCount
+          if ask(id, &s, in: more, lookups: lookups) { return }
+        case .notYet where final:
+          // A namespace made a moment ago may be its: it waits for the next look.
+          s.deadline += decisionDelay
+          return
+        default: break
+        }
       }
     }
     // Without its port (a connect still in SYN_SENT) it cannot be looked up yet: it waits for
@@ -671,9 +833,9 @@ public struct TransitionTracker {
   /// The socket with that cookie has `found`'s 4-tuple: only those are looked at.
   private func cookieTaken(_ found: SocketRecord, by id: Int?) -> Bool {
     guard found.cookie != 0 else { return false }
-    let key = Tuple(family: found.family, local: found.local, remote: found.remote)
-    return byTuple[key]?.contains { $0 != id && sockets[$0]?.record.cookie == found.cookie }
-      ?? false
+    return sockets.ids(Tuple(found)).contains {
+      $0 != id && sockets[$0]?.record.cookie == found.cookie
+    }
   }
 
   /// Records the decision and releases (or drops) the socket's waiting events.
@@ -682,71 +844,58 @@ public struct TransitionTracker {
     s.deadline = 0
     if home >= 0 {
       addressHome[s.record.local.address] = home
-      for var e in s.pending {
+      for var e in waiting[id] ?? [] {
         // The events waited for the 4-tuple and the inode: give them what is known now.
         e.record.local = s.record.local
         e.record.remote = s.record.remote
         if e.record.inode == 0 { e.record.inode = s.record.inode }
         if e.record.cookie == 0 { e.record.cookie = s.record.cookie }
         e.record.uid = s.record.uid
-        if e.change == .gone && e.closing == nil { e.closing = s.closing }
+        if e.change == .gone && e.closing == nil { e.closing = closings[id] }
         out.append(Change(event: e, born: s.born, namespace: home))
       }
     }
-    s.pending.removeAll()
-    sockets[id] = s
+    waiting[id] = nil
+    sockets.set(id, s)
   }
 
   /// A held GONE goes out (without what it carried) and its socket is forgotten.
   private mutating func releaseHeld(_ id: Int, _ gone: SocketEvent) {
+    held[id] = nil
     guard var s = sockets[id] else { return }
-    s.heldGone = nil
-    emit(&s, gone)
+    emit(id, &s, gone)
     forget(id)
   }
 
   /// Every held GONE out now (before the table is taken again).
   private mutating func releaseAllHeld() {
-    for (id, s) in sockets { if let gone = s.heldGone { releaseHeld(id, gone) } }
+    for (id, gone) in held { releaseHeld(id, gone.event) }
   }
 
-  private mutating func emit(_ s: inout Tracked, _ e: SocketEvent) {
+  private mutating func emit(_ id: Int, _ s: inout Tracked, _ e: SocketEvent) {
     if let home = s.home, home >= 0 {
       out.append(Change(event: e, born: s.born, namespace: home))
     } else if s.home == nil {
-      s.pending.append(e)
+      waiting[id, default: []].append(e)
     }
   }
 
   @discardableResult
-  private mutating func insert(_ t: Tracked) -> Int {
-    let id = nextID
-    nextID += 1
-    sockets[id] = t
-    byTuple[
-      Tuple(family: t.record.family, local: t.record.local, remote: t.record.remote), default: []
-    ]
-    .append(id)
-    return id
-  }
+  private mutating func insert(_ t: Tracked) -> Int { sockets.insert(t) }
 
-  private mutating func moveTuple(_ id: Int, _ s: inout Tracked, _ t: Transition) {
-    let old = Tuple(family: s.record.family, local: s.record.local, remote: s.record.remote)
-    let new = Tuple(family: t.family, local: t.local, remote: t.remote)
-    guard old != new else { return }
-    byTuple[old]?.removeAll { $0 == id }
-    if byTuple[old]?.isEmpty == true { byTuple[old] = nil }
-    byTuple[new, default: []].append(id)
+  /// The 4-tuple as the kernel has it now (the store moves the socket to its new chain when
+  /// it is written back).
+  private func moveTuple(_ id: Int, _ s: inout Tracked, _ t: Transition) {
     s.record.local = t.local
     s.record.remote = t.remote
   }
 
   private mutating func forget(_ id: Int) {
     attention.remove(id)
-    guard let s = sockets.removeValue(forKey: id) else { return }
-    let key = Tuple(family: s.record.family, local: s.record.local, remote: s.record.remote)
-    byTuple[key]?.removeAll { $0 == id }
-    if byTuple[key]?.isEmpty == true { byTuple[key] = nil }
+    waiting[id] = nil
+    held[id] = nil
+    closings[id] = nil
+    guard let s = sockets.remove(id) else { return }
     if s.socketAddress != 0, bySocketAddress[s.socketAddress] == id {
       bySocketAddress[s.socketAddress] = nil
     }

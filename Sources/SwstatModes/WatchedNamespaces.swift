@@ -46,8 +46,8 @@ final class WatchedPlace {
 /// The namespaces the transition modes watch, as the tracker asks them: the calling thread's
 /// own (every mode, `--netns` included: that runs inside the namespace), or with `--all-netns`
 /// every namespace on the host — those made while swstat runs found when a socket turns up
-/// in none of those known (at most once a second), and those that went away let go (looked
-/// for every few seconds), so that swstat never keeps a dead namespace alive.
+/// in none of those known (at most four times a second), and those that went away let go
+/// (looked for every few seconds), so that swstat never keeps a dead namespace alive.
 final class WatchedNamespaces: SocketLookups {
   private(set) var places: [WatchedPlace?] = []
   /// Places found since the last `takeAdded()`: their sockets are not primed yet.
@@ -56,6 +56,9 @@ final class WatchedNamespaces: SocketLookups {
   private let procRoot: String
   private let open: (WatchedPlace) -> Void
   private var lastScan: UInt64 = 0
+  /// The least time between two looks at the host's namespaces (a look reads every process's
+  /// /proc/PID/ns/net: about a millisecond per thousand processes).
+  static let scanSpacing: UInt64 = 250_000_000
   private var ownInode: UInt64?
 
   /// The calling thread's namespace, its events labelled `label`.
@@ -102,9 +105,10 @@ final class WatchedNamespaces: SocketLookups {
     return try place.run { try NetlinkLookups().listeners(in: 0, family: family, local: local) }
   }
 
-  func discover() -> Bool {
-    guard everyNamespace else { return false }
-    return scan(force: false)
+  func discover() -> NamespaceDiscovery {
+    guard everyNamespace else { return .nothingNew }
+    guard TransitionEvents.monotonicNow() >= lastScan + Self.scanSpacing else { return .notYet }
+    return scan(force: false) ? .added : .nothingNew
   }
 
   /// The places found since the last call (their sockets to be primed).
@@ -116,13 +120,13 @@ final class WatchedNamespaces: SocketLookups {
   /// Every place watched now.
   var current: [WatchedPlace] { places.compactMap { $0 } }
 
-  /// Looks at the host's namespaces (at most once a second unless `force`): adds those not
+  /// Looks at the host's namespaces (at most every `scanSpacing` unless `force`): adds those not
   /// known, lets go of those no longer there. Returns whether any was added.
   @discardableResult
   func scan(force: Bool) -> Bool {
     guard everyNamespace else { return false }
     let now = TransitionEvents.monotonicNow()
-    guard force || now >= lastScan + 1_000_000_000 else { return false }
+    guard force || now >= lastScan + Self.scanSpacing else { return false }
     lastScan = now
     let host = NetworkNamespaces.all(procRoot: procRoot)
     let known = Set(current.compactMap(\.inode))

@@ -46,6 +46,9 @@ public final class EventLog: OutputSink {
 
   private var label: String?
   private var netns: [UInt8]?
+  /// The label as written, `[NAME] `.
+  private var labelBytes: [UInt8] = []
+  private var stamps = TimestampWriter()
 
   /// A log writing to `out`; `owners`: an owner label on each line (-p); `netns`: the network
   /// namespace the events are of (`--netns`), on each line.
@@ -54,6 +57,7 @@ public final class EventLog: OutputSink {
     withOwners = owners
     self.netns = netns
     label = netns.map { "[" + Visible.text($0) + "] " }
+    labelBytes = Array((label ?? "").utf8)
     let writer = json ? SocketJSON(output: output) : nil
     self.json = writer
     if let writer, let netns { try? writer.begin(Section(.inet, netns: netns)) }
@@ -64,6 +68,7 @@ public final class EventLog: OutputSink {
     guard netns != self.netns else { return }
     self.netns = netns
     label = netns.map { "[" + Visible.text($0) + "] " }
+    labelBytes = Array((label ?? "").utf8)
     if let json { try? json.begin(Section(.inet, netns: netns)) }
   }
 
@@ -112,9 +117,9 @@ public final class EventLog: OutputSink {
     lifetime: Int64? = nil, packet: EventItem.PacketEvent? = nil
   ) throws(OutputError) {
     let r = e.record
-    let time = Timestamp.iso(e.time)
     let owner = ownerText(owner, former)
     if let json {
+      let time = stamps.text(e.time)
       var leading = "\"time\":\"\(time)\",\"event\":\"\(packet?.rawValue ?? word.lowercased())\","
       if packet == nil, case .state(let from) = e.change {
         leading += "\"from\":\"\(Vocabulary.stateWord(from, r.transport))\","
@@ -127,23 +132,46 @@ public final class EventLog: OutputSink {
       if let note { leading += "\"note\":\"\(note)\"," }
       return try json.write(r, leading: leading)
     }
-    var line = time + " " + (label ?? "") + pad(word, Columns.eventKind.width) + " "
-    line += pad((r.transport == .tcp ? "tcp" : "udp") + (r.family == .inet6 ? "6" : ""), 5)
-    line += pad(Vocabulary.netstatEndpoint(r.local), Columns.localAddress.width) + " "
-    line += pad(Vocabulary.netstatEndpoint(r.remote), Columns.foreignAddress.width) + " "
-    if packet == nil, case .state(let from) = e.change {
-      line += Vocabulary.stateWord(from, r.transport) + " → " + Vocabulary.stateWord(r)
-    } else {
-      line += Vocabulary.stateWord(r)
-    }
-    if let owner { line += " " + owner }
-    if let lifetime { line += " (lived \(Self.duration(lifetime)))" }
+    // The line written straight into the buffer (thousands a second under churn).
+    var tail = ""
+    if let owner { tail += " " + owner }
+    if let lifetime { tail += " (lived \(Self.duration(lifetime)))" }
     // A listener carries nothing.
     if packet == nil, r.stateCode != SocketState.listen.rawValue, let t = e.closing?.totals {
-      line += Self.totalsText(t)
+      tail += Self.totalsText(t)
     }
-    if let note { line += " (\(note))" }
-    out.append(line + "\n")
+    if let note { tail += " (\(note))" }
+    let start = try out.reserveRow(OutputBuffer.rowReserve + tail.utf8.count)
+    var c = RowCursor(start)
+    stamps.write(e.time, to: &c)
+    c.put(0x20)
+    c.put(labelBytes)
+    var mark = c.p
+    c.put(Array(word.utf8))
+    c.pad(from: mark, to: Columns.eventKind.width)
+    c.put(0x20)
+    mark = c.p
+    c.put(r.transport == .tcp ? "tcp" : "udp")
+    if r.family == .inet6 { c.put(0x36) }
+    c.pad(from: mark, to: 5)
+    func endpoint(_ ep: Endpoint, _ width: Int) {
+      let from = c.p
+      c.p += Vocabulary.writeNetstatAddress(ep.address, into: c.p)
+      c.put(0x3a)
+      if ep.port == 0 { c.put(0x2a) } else { c.decimal(UInt64(ep.port)) }
+      c.pad(from: from, to: width)
+      c.put(0x20)
+    }
+    endpoint(r.local, Columns.localAddress.width)
+    endpoint(r.remote, Columns.foreignAddress.width)
+    if packet == nil, case .state(let from) = e.change {
+      Vocabulary.withStateWord(from, r.transport, .data) { c.put($0) }
+      c.put(" → ")
+    }
+    Vocabulary.withStateWord(r.stateCode, r.transport, .data) { c.put($0) }
+    if !tail.isEmpty { c.put(Array(tail.utf8), limit: Int.max) }
+    c.put(0x0a)
+    out.commitRow(c.p)
     try out.endRow()
   }
 

@@ -18,3 +18,44 @@ public enum Timestamp {
     return s + "Z"
   }
 }
+
+/// `Timestamp.iso` written straight into a row, the date and time of day made once a second:
+/// a live mode printing thousands of events a second formats the same second again and again.
+public struct TimestampWriter {
+  private var second: Int64 = .min
+  /// `2026-11-25T12:00:00`, 19 bytes.
+  private var prefix: [UInt8] = []
+
+  public init() {}
+
+  /// `2026-11-25T12:00:00.123Z` as a string.
+  public mutating func text(_ nanoseconds: Int64) -> String {
+    var bytes = [UInt8](repeating: 0, count: 32)
+    let n = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
+      // swift-format-ignore: NeverForceUnwrap
+      var c = RowCursor(buffer.baseAddress!)
+      write(nanoseconds, to: &c)
+      // swift-format-ignore: NeverForceUnwrap
+      return c.p - buffer.baseAddress!
+    }
+    return String(decoding: bytes[..<n], as: UTF8.self)
+  }
+
+  /// Writes `2026-11-25T12:00:00.123Z` (or without the fraction) for CLOCK_REALTIME ns.
+  public mutating func write(
+    _ nanoseconds: Int64, milliseconds: Bool = true, to c: inout RowCursor
+  ) {
+    let s = nanoseconds / 1_000_000_000
+    if s != second {
+      second = s
+      let text = Timestamp.iso(s * 1_000_000_000, milliseconds: false)
+      prefix = Array(text.utf8.dropLast())
+    }
+    c.put(prefix)
+    if milliseconds {
+      c.put(0x2e)
+      c.decimal(UInt64((nanoseconds / 1_000_000) % 1000), width: 3, zeroPad: true)
+    }
+    c.put(0x5a)
+  }
+}

@@ -989,6 +989,10 @@ struct ModesFiltersTests {
         case "state" where traced:
           news.append(key)
           if o["state"] as? String == "CLOSE" { gones.append(key) }
+        // The kernel dropped records (other tests churn tens of thousands of connections a
+        // second on this host, and the tracepoint sees every namespace): said, and the table
+        // dumped again, which the oracle above allows.
+        case "overflow": break
         default: others.append("\(o["event"] ?? "?") \(row)")
         }
       }
