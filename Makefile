@@ -53,9 +53,14 @@ run: build
 # The release binaries first: `make run` and `make install` build them, and only a release
 # build links the static Swift runtime; the tests then run those very binaries
 # (SWSTAT_BINARY, SWSTAT_EXPORT_BINARY), not the debug ones built beside the tests.
+# The tests block their threads (they run processes and wait for sockets), and Swift Testing
+# runs them on the cooperative pool, one thread a core; it admits twice as many test cases as
+# cores, though, and a test's time limit runs from its admission: one admitted behind two long
+# ones waited minutes for a thread and failed its limit. As many at once as there are threads.
 test: test-deps build fuzz-smoke
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
-	SWSTAT_BINARY="$$bin/swstat" SWSTAT_EXPORT_BINARY="$$bin/swstat-export" $(SWIFT) test
+	SWSTAT_BINARY="$$bin/swstat" SWSTAT_EXPORT_BINARY="$$bin/swstat-export" \
+	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="$$(nproc)" $(SWIFT) test
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

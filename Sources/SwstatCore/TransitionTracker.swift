@@ -133,6 +133,10 @@ public struct TransitionTracker {
   public var totalsDelay: UInt64 = 200_000_000
   private var sockets = Store()
   private var bySocketAddress: [UInt64: Int] = [:]
+  /// The kernel addresses of live sockets found to be other namespaces' (their events are
+  /// passed over): 8 bytes each, not a tracked socket's hundreds — a host's containers may hold
+  /// far more sockets than the namespace watched. Each is let go at its CLOSE.
+  private var foreign = Set<UInt64>()
   /// What few sockets have, beside them: the events of an undecided socket, waiting; a GONE
   /// held for its destroy notification (until when); the final tcp_info a notification
   /// carried (a full socket's, kept for the TIME_WAIT socket that replaced it).
@@ -342,6 +346,14 @@ public struct TransitionTracker {
         checkTimewait(other, time: time, lookups: lookups)
       }
     }
+    if foreign.contains(t.socketAddress) {
+      // Another namespace's socket; a new life at its address is looked at afresh.
+      guard Self.startsNew(old, new) else {
+        if new == SocketState.close.rawValue { foreign.remove(t.socketAddress) }
+        return
+      }
+      foreign.remove(t.socketAddress)
+    }
     let id: Int
     if let known = bySocketAddress[t.socketAddress], sockets[known] != nil,
       !Self.startsNew(old, new)
@@ -356,10 +368,6 @@ public struct TransitionTracker {
     guard var s = sockets[id] else { return }
     // The 4-tuple as the kernel has it now (a client's port is picked after CLOSE → SYN_SENT).
     if t.local.port != 0 || s.record.local.port == 0 { moveTuple(id, &s, t) }
-    if s.home == Self.elsewhere {
-      if new == SocketState.close.rawValue { forget(id) } else { sockets.set(id, s) }
-      return
-    }
     var record = s.record
     let closing = new == SocketState.close.rawValue
     if closing && (old == SocketState.finWait2.rawValue || old == SocketState.closing.rawValue),
@@ -624,6 +632,8 @@ public struct TransitionTracker {
   ) {
     let time = Int64(now) + realtimeOffset
     releaseAllHeld()
+    // Records were lost, perhaps a foreign socket's CLOSE: those are decided again as they move.
+    foreign.removeAll()
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
       if let id = sockets.ids(Tuple(r)).first(where: {
@@ -842,6 +852,12 @@ public struct TransitionTracker {
   private mutating func settle(_ id: Int, _ s: inout Tracked, home: Int) {
     s.home = home
     s.deadline = 0
+    if home == Self.elsewhere {
+      // Only its address is kept, to pass over its next events; its waiting ones are dropped.
+      if s.socketAddress != 0 && !s.closed { foreign.insert(s.socketAddress) }
+      forget(id)
+      return
+    }
     if home >= 0 {
       addressHome[s.record.local.address] = home
       for var e in waiting[id] ?? [] {

@@ -258,7 +258,9 @@ struct TransitionEventsTests {
     #expect(all.stop() == 0)
 
     func events(_ text: String) throws -> [[String: Any]] {
-      try text.split(separator: "\n").compactMap {
+      // Whole lines only: output read while swstat runs may end in the middle of one.
+      let whole = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+      return try whole.compactMap {
         try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
       }.filter {
         let local = ($0["local"] as? [String: Any])?["port"] as? Int

@@ -1,3 +1,4 @@
+import SwstatModes
 import Testing
 
 @testable import swstat

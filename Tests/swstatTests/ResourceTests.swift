@@ -13,6 +13,11 @@ func residentKiB(_ pid: Int32) -> Int? {
   return nil
 }
 
+/// `word` for sh, in single quotes.
+func shellQuoted(_ word: String) -> String {
+  "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
 /// Peak RSS in KiB, output lines and exit status of a command (run by a small python3 wrapper:
 /// the largest child's ru_maxrss), optionally inside a network namespace.
 func peakResident(_ command: [String], in ns: NetworkNamespace? = nil) throws -> (
@@ -155,21 +160,46 @@ struct TestFailure: Error, CustomStringConvertible {
   func memoryStaysFlat(mode: [String]) throws {
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let churn = try Background(
-      [
-        "ip", "netns", "exec", ns.name, "python3",
-        packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/churn.py").path,
-        "--seconds", String(Int(Self.seconds) + 5), "--rate", "300", "--keep", "200",
-      ] + (Self.seconds < 120 ? ["--reset"] : []))  // TIME_WAIT sockets pile up for 60 s
-    defer { churn.stop(SIGTERM) }
-    let live = try Background(["ip", "netns", "exec", ns.name, swstatPath] + mode)
-    defer { live.stop() }
+    // The churn and swstat in a PID namespace of their own as well: -p maps the socket fds of
+    // every process /proc shows, and other tests' processes hold up to 100k of them at times
+    // (that map's size would be theirs, not swstat's). The churn's owners are still there.
+    let churn = [
+      "python3", packageRoot.appendingPathComponent("Tests/swstatTests/Fixtures/churn.py").path,
+      "--seconds", String(Int(Self.seconds) + 5), "--rate", "300", "--keep", "200",
+    ]
+    let reset = Self.seconds < 120 ? " --reset" : ""  // TIME_WAIT sockets pile up for 60 s
+    let script =
+      churn.map(shellQuoted).joined(separator: " ") + reset + " >/dev/null & exec "
+      + ([swstatPath] + mode).map(shellQuoted).joined(separator: " ")
+    let live = try Background([
+      "ip", "netns", "exec", ns.name, "unshare", "--pid", "--fork", "--mount-proc",
+      "--kill-child", "sh", "-c", script,
+    ])
+    // swstat is unshare's one child (pid 1 of the new namespace; the churn is its child).
+    var swstat: Int32?
+    let found = Date().addingTimeInterval(10)
+    while swstat == nil && Date() < found {
+      usleep(50_000)
+      let unshare = live.process.processIdentifier
+      let children = try? String(
+        contentsOfFile: "/proc/\(unshare)/task/\(unshare)/children", encoding: .utf8)
+      if let pid = children?.split(separator: " ").first.flatMap({ Int32($0) }),
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "swstat\n"
+      {
+        swstat = pid
+      }
+    }
+    defer {
+      if let swstat { kill(swstat, SIGINT) }
+      live.stop()
+    }
+    let pid = try #require(swstat, "swstat did not start in its PID namespace")
     var samples: [Int] = []
     let step = max(1.0, Self.seconds / 30)
     let deadline = Date().addingTimeInterval(Self.seconds)
     while Date() < deadline {
       Thread.sleep(forTimeInterval: step)
-      if let kib = residentKiB(live.process.processIdentifier) { samples.append(kib) }
+      if let kib = residentKiB(pid) { samples.append(kib) }
     }
     #expect(samples.count >= 10)
     let third = samples.count / 3
