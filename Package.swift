@@ -49,6 +49,7 @@ let package = Package(
         "SwstatCore", "SwstatRender", "SwstatModes",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
+      exclude: ["hot-text.order"],
       // Resident memory (a listing at 100k sockets should hold no more than ss does):
       // - A non-PIE executable needs no relocation pass over its 2.4 MB of Swift metadata at
       //   start-up, which otherwise dirties every page of it (0.8 MiB resident, measured). The

@@ -29,7 +29,7 @@ struct ListingMode {
 
   /// netstat's table, with the extras' line under each row when asked for.
   func table(labelled: Bool = false) -> NetstatTable {
-    var table = NetstatTable(options: plan.look, output: env.output, labelled: labelled)
+    let table = NetstatTable(options: plan.look, output: env.output, labelled: labelled)
     table.extras = extras.map {
       SocketExtrasText(
         store: $0, numeric: plan.look.numericHosts, options: plan.look.timers, cgroups: cgroups,
@@ -40,7 +40,7 @@ struct ListingMode {
 
   /// The NDJSON sink, with the extras' members when asked for.
   func json() -> SocketJSON {
-    var json = SocketJSON(output: env.output, owners: plan.programs)
+    let json = SocketJSON(output: env.output, owners: plan.programs)
     json.extras = extras.map { SocketExtrasJSON(store: $0, cgroups: cgroups) }
     return json
   }

@@ -63,7 +63,7 @@ struct NamespaceMode {
     let root = Self.threadRoot
     if plan.mode == .statistics {
       let mode = StatisticsMode(plan: inside, env: env, netRoot: root)
-      var out = StatisticsOutput(output: env.output, json: plan.json, selection: mode.selection)
+      let out = StatisticsOutput(output: env.output, json: plan.json, selection: mode.selection)
       try each { ns in
         try out.begin(Section(.other, netns: Array(ns.label.utf8)))
         try out.write(mode.report())

@@ -1,18 +1,17 @@
 import SwstatCore
-import SwstatModes
 import SwstatRender
 
 /// A command line that cannot run: one line naming the flag and what is wrong (exit 64).
-struct UsageError: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
+public struct UsageError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
 }
 
 /// Turns the flags into a plan: each value parsed once, each conflict refused here.
-enum PlanBuilder {
+public enum PlanBuilder {
   /// The plan for `f`. `terminal`: whether standard output is a terminal (names others chose
   /// are then written visibly in netstat's own columns too).
-  static func build(_ f: Flags, terminal: Bool) throws(UsageError) -> Plan {
+  public static func build(_ f: Flags, terminal: Bool) throws(UsageError) -> Plan {
     var plan = Plan()
     let modes: [(Bool, String)] = [
       (f.count, "--count"), (f.countBy != nil, "--count-by"), (!f.expect.isEmpty, "--expect"),

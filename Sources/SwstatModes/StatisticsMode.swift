@@ -26,7 +26,7 @@ struct StatisticsMode {
   }
 
   func run() throws -> Int32 {
-    var out = StatisticsOutput(output: env.output, json: plan.json, selection: selection)
+    let out = StatisticsOutput(output: env.output, json: plan.json, selection: selection)
     try out.begin(Section(.other))
     try out.write(report())
     try out.end()

@@ -34,7 +34,7 @@ struct TransitionWatch {
     let terminal = plan.json ? nil : env.terminal()
     defer { terminal?.restore() }
     let form: WatchOutput.Form = terminal.map { .screen($0) } ?? (plan.json ? .json : .line)
-    var output = WatchOutput(output: env.output, form: form)
+    let output = WatchOutput(output: env.output, form: form)
     let cache = plan.programs ? env.ownerCache() : nil
     var owners: OwnerTable? = nil
     var tcpQuery = plan.query

@@ -64,7 +64,7 @@ struct WatchMode {
     let terminal = plan.json ? nil : env.terminal()
     defer { terminal?.restore() }
     let form: WatchOutput.Form = terminal.map { .screen($0) } ?? (plan.json ? .json : .line)
-    var output = WatchOutput(output: env.output, form: form)
+    let output = WatchOutput(output: env.output, form: form)
     let cache = plan.programs ? env.ownerCache() : nil
     let q = plan.query
     let scopeText =

@@ -1,33 +1,4 @@
-import SwstatCore
-
-/// The command line as given, in plain values: what both `Options` (ArgumentParser) and
-/// `FastArguments` produce, before `PlanBuilder` turns it into a plan. Option values stay the
-/// strings the user typed; each is parsed once, there.
-struct Flags: Equatable {
-  var tcp = false, udp = false, all = false, listening = false
-  var numeric = false, numericHosts = false, numericPorts = false, numericUsers = false
-  var programs = false, inet = false, inet6 = false, wide = false, extend = 0
-  var json = false, noHeader = false, quiet = false, timers = false, verbose = false
-  var count = false, continuous = false, watch = false, events = false
-  var unix = false, raw = false, statistics = false, allNetns = false
-  var countBy: String? = nil
-  var expect: [String] = []
-  var interval: String? = nil
-  var state: String? = nil, sport: String? = nil, dport: String? = nil, port: String? = nil
-  var src: String? = nil, dst: String? = nil
-  var pid: String? = nil
-  /// `--program` as the bytes typed (a name need not be UTF-8).
-  var program: [UInt8]? = nil
-  var source: SourceChoice = .auto
-  var procRoot = "/proc"
-  var netns: String? = nil
-  var transitions: String? = nil
-  var resets = false, retransmits = false
-  /// ss's depth: `--info`, `--memory`, `--cgroup`, `-K`.
-  var info = false, memory = false, cgroup = false, kill = false
-  /// ss's filter language: the words after the flags (`state established '( dport = :ssh )'`).
-  var expression: [String] = []
-}
+import SwstatModes
 
 /// The argument vectors nearly every run uses — netstat-style flag groups (`-tanp`, `-tulpn`)
 /// and the valueless long flags — decoded without swift-argument-parser. The parser's reflection

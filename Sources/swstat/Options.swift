@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import SwstatCore
+import SwstatModes
 
 /// `--source auto|netlink|proc`.
 extension SourceChoice: ExpressibleByArgument {}
