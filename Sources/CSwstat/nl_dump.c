@@ -128,7 +128,11 @@ int swstat_nl_request_kept(struct nlmsghdr *req, swstat_nl_datagram_fn fn, void 
         rc = fn(buf, (size_t)n, seq, portid, arg);
         if (rc != 0) break;
     }
-    if (rc >= 0) return rc;
+    // The kernel's answer, whole: the socket, or an error it sent (ENOENT: no such socket,
+    // ESTALE: another cookie), after which nothing more is pending. Another namespace's socket
+    // is looked up in vain thousands of times a second in a burst: a socket each time cost
+    // socket(), bind() and close() on top of the request.
+    if (rc >= 0 || (rc != -EPROTO && rc != -EBADMSG)) return rc;
 fail:
     // Whatever is left unread would answer the next request: start over with a new socket.
     (void)pthread_setspecific(cached_key, NULL);

@@ -503,7 +503,8 @@ public struct TransitionTracker {
       destroyedOrder.removeFirst(destroyedFront)
       destroyedFront = 0
     }
-    for id in attention {
+    // A copy to walk: removing from the set while walking it would copy it whole each tick.
+    for id in Array(attention) {
       guard var s = sockets[id], s.home == nil || s.finWait2Timewait || held[id] != nil else {
         attention.remove(id)
         continue
@@ -636,12 +637,17 @@ public struct TransitionTracker {
     foreign.removeAll()
     var seen = Set<Int>()
     for r in records where r.transport == .tcp {
-      if let id = sockets.ids(Tuple(r)).first(where: {
-        let home = sockets[$0]?.home
-        return home == namespace || home == nil
-      }),
-        var s = sockets[id]
-      {
+      // The socket known with this 4-tuple: by its cookie, else one of this namespace's, else
+      // one not decided yet in the same state (another namespace may hold the same 4-tuple:
+      // its undecided socket is not taken for this one's).
+      let candidates = sockets.ids(Tuple(r)).filter { !seen.contains($0) }
+      let match =
+        candidates.first { r.cookie != 0 && sockets[$0]?.record.cookie == r.cookie }
+        ?? candidates.first { sockets[$0]?.home == namespace }
+        ?? candidates.first {
+          sockets[$0]?.home == nil && sockets[$0]?.record.stateCode == r.stateCode
+        }
+      if let id = match, var s = sockets[id] {
         seen.insert(id)
         if s.home == nil {
           // In the dump, so in this namespace: its waiting changes are this namespace's.

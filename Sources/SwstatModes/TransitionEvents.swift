@@ -146,6 +146,7 @@ struct TransitionEvents {
       try write(feed.take())
       try log.write(.lost(time: time))
     }
+    feed.afterChunk = { try write(feed.take()) }
     feed.otherDestroyed = { r, place in
       guard udpQuery.families.contains(r.family) && udpQuery.matches(r) else { return }
       place.udpTracker.noteDestroyed(r, at: ticker.wallClock())

@@ -60,20 +60,35 @@ final class TransitionFeed {
     lastScan = now()
   }
 
+  /// Records taken from the tracepoint at a time. In a burst (a host's other namespaces can
+  /// open and close 40,000 connections a second) a drain falls behind the rings; undecided
+  /// sockets would pile up across it — 190 MiB in four seconds — so after each chunk the
+  /// destroy notifications are read, the sockets past their deadline decided and the mode
+  /// writes what came out (`afterChunk`).
+  static let chunk = 4096
+  /// Called after each full chunk (the mode writes `take()`).
+  var afterChunk: () throws -> Void = {}
+
   /// Reads what the tracepoint has (`flush`: everything, the reorder window too).
   func drain(flush: Bool = false) throws {
     var lostAt: Int64? = nil
-    try source.drain(flush: flush) { event in
-      switch event {
-      case .transition(let t):
-        if t.kind == .stateChange {
-          tracker.apply(t, lookups: spaces)
-        } else if let (r, ns) = tracker.socket(at: t.socketAddress), let place = place(ns) {
-          try packet(t, r, place)
+    while true {
+      let taken = try source.drain(limit: Self.chunk, flush: flush) { event in
+        switch event {
+        case .transition(let t):
+          if t.kind == .stateChange {
+            tracker.apply(t, lookups: spaces)
+          } else if let (r, ns) = tracker.socket(at: t.socketAddress), let place = place(ns) {
+            try packet(t, r, place)
+          }
+        case .lost(_, let at):
+          lostAt = Int64(at) + realtimeOffset
         }
-      case .lost(_, let at):
-        lostAt = Int64(at) + realtimeOffset
       }
+      guard taken >= Self.chunk else { break }
+      for place in spaces.current { if let fd = place.monitor?.fd { _ = try readable(fd) } }
+      tracker.tick(monotonic: now(), lookups: spaces)
+      try afterChunk()
     }
     try primeAdded()
     if let lostAt { try resynchronize(at: lostAt) }

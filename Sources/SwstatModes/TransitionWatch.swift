@@ -187,6 +187,7 @@ struct TransitionWatch {
     }
 
     try feed.start()
+    feed.afterChunk = takeChanges
     try output.write(frame())
     while true {
       let wake = ticker.wait(keys: terminal != nil, extra: feed.fileDescriptors)
