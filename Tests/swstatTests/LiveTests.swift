@@ -176,7 +176,7 @@ struct LiveTests {
 
   /// However short the interval and large the table, a polled live mode keeps at most half of
   /// one core busy, the whole process counted (the -p walk's thread, a dump's reader thread) from
-  /// its start (the first pass included): a tick comes no sooner than twice the CPU time the
+  /// its start (the first pass included): a tick comes no sooner than 2.1 times the CPU time the
   /// process used since the last one. 20,000 sockets at a 10 ms interval (each dump takes longer
   /// than that): without the cap swstat would dump back to back, a whole core.
   @Test(
