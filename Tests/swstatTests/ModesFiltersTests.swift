@@ -427,10 +427,13 @@ final class MatrixWorld: @unchecked Sendable {
 final class MatrixWorlds: @unchecked Sendable {
   static let shared = MatrixWorlds()
   private let condition = NSCondition()
-  private var ready: [Result<MatrixWorld, any Error>] = []
+  private var ready: [(world: Result<MatrixWorld, any Error>, built: Date)] = []
   private var building = 0
   private var started = 0
   private let ahead = 2
+  /// A world older than this is stopped and another built: its TIME_WAIT sockets live 60 s,
+  /// and a case may wait for a thread long after the world made ahead for it is ready.
+  private let freshFor: TimeInterval = 25
 
   private init() {
     atexit { MatrixWorlds.shared.stopAll() }
@@ -440,12 +443,20 @@ final class MatrixWorlds: @unchecked Sendable {
   func take(total: Int) throws -> MatrixWorld {
     condition.lock()
     defer { condition.unlock() }
-    if ready.isEmpty && building == 0 { startOne() }
-    fill(total)
-    while ready.isEmpty { condition.wait() }
-    let world = ready.removeFirst()
-    fill(total)
-    return try world.get()
+    while true {
+      if ready.isEmpty && building == 0 { startOne() }
+      fill(total)
+      while ready.isEmpty { condition.wait() }
+      let next = ready.removeFirst()
+      if Date().timeIntervalSince(next.built) > freshFor {
+        // Stale: stopped, and one more started in its place.
+        if case .success(let old) = next.world { old.stop() }
+        started -= 1
+        continue
+      }
+      fill(total)
+      return try next.world.get()
+    }
   }
 
   /// Called with the lock held.
@@ -460,7 +471,7 @@ final class MatrixWorlds: @unchecked Sendable {
       let world = Result { try MatrixWorld() }
       condition.lock()
       building -= 1
-      ready.append(world)
+      ready.append((world, Date()))
       condition.broadcast()
       condition.unlock()
     }
@@ -471,7 +482,7 @@ final class MatrixWorlds: @unchecked Sendable {
     let left = ready
     ready = []
     condition.unlock()
-    for case .success(let world) in left { world.stop() }
+    for case .success(let world) in left.map(\.world) { world.stop() }
   }
 }
 
