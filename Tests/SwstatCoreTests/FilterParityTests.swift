@@ -364,6 +364,7 @@ struct FilterParityTests {
   @Test(
     .enabled(if: available(root: true, tools: ["ip", "ss"]), "needs root (a network namespace)"))
   func auditAgreesWithKernel() throws {
+    try requireTools(root: true, ["ip", "ss"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     var state: UInt64 = 0x2545_f491_4f6c_dd1d

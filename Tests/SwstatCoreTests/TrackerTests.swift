@@ -117,6 +117,7 @@ struct TrackerTests {
   /// and no second report of the same socket as a brief one.
   @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func lateNotificationIsNotReportedTwice() throws {
+    try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let (primed, first, drained, second) = try ns.perform {
@@ -143,6 +144,7 @@ struct TrackerTests {
   /// the next read, none lost.
   @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func notificationsAreReadInBatches() throws {
+    try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let (batches, total) = try ns.perform {
@@ -177,6 +179,7 @@ struct TrackerTests {
   /// the client end, in TIME_WAIT at the next dump, is a new socket there.
   @Test(.enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"))
   func briefConnectionBetweenDumps() throws {
+    try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let (port, events) = try ns.perform {
@@ -209,6 +212,7 @@ struct TrackerTests {
     .enabled(if: available(root: true, tools: ["ip"]), "needs root for a network namespace"),
     arguments: ["netlink", "proc"])
   func followsOneConnection(source: String) throws {
+    try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     let steps = try ns.perform { try Self.oneConnection(source) }

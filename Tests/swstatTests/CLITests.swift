@@ -103,6 +103,7 @@ func syntheticProcTree(count: Int) throws -> URL {
   /// The man page renders with no warning from `man --warnings` (what `make lint` runs).
   @Test(.enabled(if: available(tools: ["man"]), "needs man-db"))
   func manPageRendersCleanly() throws {
+    try requireTools(["man"])
     let page = packageRoot.appendingPathComponent("man/swstat.8").path
     let r = try runCommand([
       "sh", "-c",

@@ -224,6 +224,7 @@ struct ExtraTablesTests {
 
   @Test(.enabled(if: available(root: true, tools: ["setpriv"]), "needs root to switch to nobody"))
   func namespacesNeedRoot() throws {
+    try requireTools(root: true, ["setpriv"])
     let drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
     for flags in [["--netns", "x"], ["--all-netns"]] {
       let r = try runCommand(drop + [swstatPath, "-tan"] + flags)

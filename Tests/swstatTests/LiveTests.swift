@@ -412,6 +412,7 @@ struct LiveTests {
     .enabled(if: available(tools: ["script", "pgrep"]), "needs script(1)"),
     arguments: ["TERM", "INT", "HUP"])
   func dashboardRestoresOnSignals(signal: String) throws {
+    try requireTools(["script", "pgrep"])
     let raw = FileManager.default.temporaryDirectory.appendingPathComponent(
       "swstat-tty-\(getpid())-\(signal)"
     ).path

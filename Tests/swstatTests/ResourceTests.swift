@@ -158,6 +158,7 @@ struct TestFailure: Error, CustomStringConvertible {
     .disabled(if: sanitized, "RSS under ASan is ASan's"),
     arguments: [["--events", "-tp"], ["--watch", "-p", "--interval", "0.5"]])
   func memoryStaysFlat(mode: [String]) throws {
+    try requireTools(root: true, ["ip"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
     // The churn and swstat in a PID namespace of their own as well: -p maps the socket fds of
