@@ -86,7 +86,7 @@ final class TransitionFeed {
         }
       }
       guard taken >= Self.chunk else { break }
-      for place in spaces.current { if let fd = place.monitor?.fd { _ = try readable(fd) } }
+      for place in spaces.current { try notifications(from: place) }
       tracker.tick(monotonic: now(), lookups: spaces)
       try afterChunk()
     }
@@ -113,9 +113,14 @@ final class TransitionFeed {
       try drain()
       return true
     }
-    guard let place = spaces.current.first(where: { $0.monitor?.fd == fd }),
-      let monitor = place.monitor
-    else { return false }
+    guard let place = spaces.current.first(where: { $0.monitor?.fd == fd }) else { return false }
+    try notifications(from: place)
+    return true
+  }
+
+  /// Reads a place's waiting destroy notifications.
+  private func notifications(from place: WatchedPlace) throws {
+    guard let monitor = place.monitor else { return }
     // Every TCP notification is evidence of a socket's namespace, whatever the filter.
     let complete = try monitor.drain(SocketQuery(scope: .all)) { r in
       if r.transport == .tcp {
@@ -126,7 +131,6 @@ final class TransitionFeed {
       }
     }
     if !complete { try notificationsLost(place) }
-    return true
   }
 
   /// The changes decided since the last call.

@@ -147,7 +147,7 @@ public final class EventLog: OutputSink {
     c.put(0x20)
     c.put(labelBytes)
     var mark = c.p
-    c.put(Array(word.utf8))
+    c.put(word)
     c.pad(from: mark, to: Columns.eventKind.width)
     c.put(0x20)
     mark = c.p
@@ -156,9 +156,7 @@ public final class EventLog: OutputSink {
     c.pad(from: mark, to: 5)
     func endpoint(_ ep: Endpoint, _ width: Int) {
       let from = c.p
-      c.p += Vocabulary.writeNetstatAddress(ep.address, into: c.p)
-      c.put(0x3a)
-      if ep.port == 0 { c.put(0x2a) } else { c.decimal(UInt64(ep.port)) }
+      Vocabulary.writeNetstatEndpoint(ep, to: &c)
       c.pad(from: from, to: width)
       c.put(0x20)
     }
@@ -169,7 +167,7 @@ public final class EventLog: OutputSink {
       c.put(" → ")
     }
     Vocabulary.withStateWord(r.stateCode, r.transport, .data) { c.put($0) }
-    if !tail.isEmpty { c.put(Array(tail.utf8), limit: Int.max) }
+    c.put(tail)
     c.put(0x0a)
     out.commitRow(c.p)
     try out.endRow()

@@ -29,6 +29,13 @@ public struct RowCursor {
     put(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
   }
 
+  /// A string's UTF-8, whole (a native string's bytes, copied without an array).
+  @inline(__always)
+  public mutating func put(_ s: String) {
+    var s = s
+    s.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+  }
+
   /// The bytes of an array, at most `limit` of them.
   @inline(__always)
   public mutating func put(_ bytes: [UInt8], limit: Int = 1024) {

@@ -41,10 +41,8 @@ public struct TimestampWriter {
     return String(decoding: bytes[..<n], as: UTF8.self)
   }
 
-  /// Writes `2026-11-25T12:00:00.123Z` (or without the fraction) for CLOCK_REALTIME ns.
-  public mutating func write(
-    _ nanoseconds: Int64, milliseconds: Bool = true, to c: inout RowCursor
-  ) {
+  /// Writes `2026-11-25T12:00:00.123Z` for CLOCK_REALTIME ns.
+  public mutating func write(_ nanoseconds: Int64, to c: inout RowCursor) {
     let s = nanoseconds / 1_000_000_000
     if s != second {
       second = s
@@ -52,10 +50,8 @@ public struct TimestampWriter {
       prefix = Array(text.utf8.dropLast())
     }
     c.put(prefix)
-    if milliseconds {
-      c.put(0x2e)
-      c.decimal(UInt64((nanoseconds / 1_000_000) % 1000), width: 3, zeroPad: true)
-    }
+    c.put(0x2e)
+    c.decimal(UInt64((nanoseconds / 1_000_000) % 1000), width: 3, zeroPad: true)
     c.put(0x5a)
   }
 }

@@ -98,9 +98,26 @@ public enum Vocabulary {
     return String(decoding: buf[..<n], as: UTF8.self)
   }
 
-  /// `127.0.0.1:5000`, `::1:5000` — netstat -n's endpoint, whole; port 0 is `*`.
+  /// `127.0.0.1:5000`, `::1:5000` — netstat -n's endpoint, whole; port 0 is `*`. Needs 52
+  /// bytes at the cursor.
+  @inline(__always)
+  public static func writeNetstatEndpoint(_ e: Endpoint, to c: inout RowCursor) {
+    c.p += writeNetstatAddress(e.address, into: c.p)
+    c.put(0x3a)
+    if e.port == 0 { c.put(0x2a) } else { c.decimal(UInt64(e.port)) }
+  }
+
+  /// `writeNetstatEndpoint` as a string.
   public static func netstatEndpoint(_ e: Endpoint) -> String {
-    netstatAddress(e.address) + ":" + (e.port == 0 ? "*" : String(e.port))
+    var buf = [UInt8](repeating: 0, count: 64)
+    let n = buf.withUnsafeMutableBufferPointer { b -> Int in
+      // swift-format-ignore: NeverForceUnwrap
+      var c = RowCursor(b.baseAddress!)
+      writeNetstatEndpoint(e, to: &c)
+      // swift-format-ignore: NeverForceUnwrap
+      return c.p - b.baseAddress!
+    }
+    return String(decoding: buf[..<n], as: UTF8.self)
   }
 
   /// `127.0.0.1:8080` or `[::1]:8080`: the endpoint as a URL writes it (the exporter's labels).
