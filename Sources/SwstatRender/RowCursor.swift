@@ -29,6 +29,19 @@ public struct RowCursor {
     put(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
   }
 
+  /// What `body` writes through a cursor, as a string (at most `capacity` bytes).
+  public static func string(capacity: Int = 64, _ body: (inout RowCursor) -> Void) -> String {
+    var buf = [UInt8](repeating: 0, count: capacity)
+    let n = buf.withUnsafeMutableBufferPointer { b -> Int in
+      // swift-format-ignore: NeverForceUnwrap
+      var c = RowCursor(b.baseAddress!)
+      body(&c)
+      // swift-format-ignore: NeverForceUnwrap
+      return c.p - b.baseAddress!
+    }
+    return String(decoding: buf[..<n], as: UTF8.self)
+  }
+
   /// A string's UTF-8, whole (a native string's bytes, copied without an array).
   @inline(__always)
   public mutating func put(_ s: String) {

@@ -30,15 +30,7 @@ public struct TimestampWriter {
 
   /// `2026-11-25T12:00:00.123Z` as a string.
   public mutating func text(_ nanoseconds: Int64) -> String {
-    var bytes = [UInt8](repeating: 0, count: 32)
-    let n = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
-      // swift-format-ignore: NeverForceUnwrap
-      var c = RowCursor(buffer.baseAddress!)
-      write(nanoseconds, to: &c)
-      // swift-format-ignore: NeverForceUnwrap
-      return c.p - buffer.baseAddress!
-    }
-    return String(decoding: bytes[..<n], as: UTF8.self)
+    RowCursor.string(capacity: 32) { write(nanoseconds, to: &$0) }
   }
 
   /// Writes `2026-11-25T12:00:00.123Z` for CLOCK_REALTIME ns.

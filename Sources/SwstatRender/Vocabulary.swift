@@ -82,20 +82,12 @@ public enum Vocabulary {
 
   /// `writeNetstatAddress` as a string.
   public static func netstatAddress(_ address: IPAddress) -> String {
-    var buf = [UInt8](repeating: 0, count: 64)
-    let n = buf.withUnsafeMutableBufferPointer {
-      // swift-format-ignore: NeverForceUnwrap
-      writeNetstatAddress(address, into: $0.baseAddress!)
-    }
-    return String(decoding: buf[..<n], as: UTF8.self)
+    RowCursor.string { $0.p += writeNetstatAddress(address, into: $0.p) }
   }
 
   /// The address as inet_ntop writes it (JSON, `--count-by peer`: `::ffff:` kept).
   public static func dataAddress(_ address: IPAddress) -> String {
-    var buf = [UInt8](repeating: 0, count: 64)
-    // swift-format-ignore: NeverForceUnwrap
-    let n = buf.withUnsafeMutableBufferPointer { AddressText.write(address, into: $0.baseAddress!) }
-    return String(decoding: buf[..<n], as: UTF8.self)
+    RowCursor.string { $0.p += AddressText.write(address, into: $0.p) }
   }
 
   /// `127.0.0.1:5000`, `::1:5000` — netstat -n's endpoint, whole; port 0 is `*`. Needs 52
@@ -109,15 +101,7 @@ public enum Vocabulary {
 
   /// `writeNetstatEndpoint` as a string.
   public static func netstatEndpoint(_ e: Endpoint) -> String {
-    var buf = [UInt8](repeating: 0, count: 64)
-    let n = buf.withUnsafeMutableBufferPointer { b -> Int in
-      // swift-format-ignore: NeverForceUnwrap
-      var c = RowCursor(b.baseAddress!)
-      writeNetstatEndpoint(e, to: &c)
-      // swift-format-ignore: NeverForceUnwrap
-      return c.p - b.baseAddress!
-    }
-    return String(decoding: buf[..<n], as: UTF8.self)
+    RowCursor.string { writeNetstatEndpoint(e, to: &$0) }
   }
 
   /// `127.0.0.1:8080` or `[::1]:8080`: the endpoint as a URL writes it (the exporter's labels).
