@@ -6,7 +6,9 @@ public final class Background: @unchecked Sendable {
   public let process = Process()
   private let pipe = Pipe()
   private var data = Data()
+  private var reading = true
   private let lock = NSLock()
+  private let drained = DispatchSemaphore(value: 0)
 
   /// Starts `arguments` (looked up in PATH through /usr/bin/env).
   public init(_ arguments: [String]) throws {
@@ -14,14 +16,32 @@ public final class Background: @unchecked Sendable {
     process.arguments = arguments
     process.standardOutput = pipe
     process.standardError = FileHandle.nullDevice
-    pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-      let chunk = h.availableData
-      guard let self else { return }
-      self.lock.lock()
-      self.data.append(chunk)
-      self.lock.unlock()
-    }
     try process.run()
+    // A thread of its own reads the output, not a Dispatch source: Dispatch's worker pool can be
+    // kept busy by other tests (see runCommand), and the output would arrive late.
+    let fd = pipe.fileHandleForReading.fileDescriptor
+    Thread.detachNewThread { [self] in
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      while isReading {
+        p.revents = 0
+        guard poll(&p, 1, 100) != 0 else { continue }
+        let n = read(fd, &buffer, buffer.count)
+        if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { break }
+        if n > 0 {
+          lock.lock()
+          data.append(contentsOf: buffer[..<n])
+          lock.unlock()
+        }
+      }
+      drained.signal()
+    }
+  }
+
+  private var isReading: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return reading
   }
 
   /// Everything it wrote to stdout so far.
@@ -39,8 +59,14 @@ public final class Background: @unchecked Sendable {
     while process.isRunning && Date() < deadline { usleep(20_000) }
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
-    usleep(100_000)
-    pipe.fileHandleForReading.readabilityHandler = nil
+    // The reader ends at end of file; a descendant holding the pipe ends it after a second.
+    if drained.wait(timeout: .now() + 1) == .timedOut {
+      lock.lock()
+      reading = false
+      lock.unlock()
+      drained.wait()
+    }
+    drained.signal()  // a second stop() does not wait again
     return process.terminationStatus
   }
 }

@@ -14,47 +14,88 @@ public struct CommandResult: Sendable {
 
 /// Runs a program to completion with a time limit, capturing stdout and stderr.
 /// `arguments[0]` is the program's path (or a name looked up in PATH through /usr/bin/env).
+///
+/// The calling thread reads both pipes itself (poll), and the pipes are close-on-exec. In CI,
+/// four commands in a row once exited 0 and their output never arrived within 25 s: the readers
+/// were Dispatch work items, behind a pool other tests kept busy, or a child another test
+/// spawned held the pipes' write ends. Neither can stall a run now; should a descendant hold
+/// the pipes anyway, reading ends 3 s after the program exits, with what it wrote.
 @discardableResult
 public func runCommand(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
-  let p = Process()
-  if arguments[0].hasPrefix("/") {
-    p.executableURL = URL(fileURLWithPath: arguments[0])
-    p.arguments = Array(arguments.dropFirst())
-  } else {
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
+  let out = try closeOnExecPipe()
+  let err: (read: Int32, write: Int32)
+  do { err = try closeOnExecPipe() } catch {
+    close(out.read)
+    close(out.write)
+    throw error
   }
-  let out = Pipe()
-  let err = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  p.standardInput = FileHandle.nullDevice
-  try p.run()
-  // Read both pipes while the process runs so a large output cannot block it.
-  nonisolated(unsafe) var outData = Data()
-  nonisolated(unsafe) var errData = Data()
-  let group = DispatchGroup()
-  group.enter()
-  DispatchQueue.global().async {
-    outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.leave()
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+  posix_spawn_file_actions_adddup2(&actions, out.write, 1)
+  posix_spawn_file_actions_adddup2(&actions, err.write, 2)
+  closeInherited(&actions)
+  let spawned = spawnClean(
+    arguments[0].hasPrefix("/") ? arguments : ["/usr/bin/env"] + arguments, actions: &actions)
+  close(out.write)
+  close(err.write)
+  defer {
+    close(out.read)
+    close(err.read)
   }
-  group.enter()
-  DispatchQueue.global().async {
-    errData = err.fileHandleForReading.readDataToEndOfFile()
-    group.leave()
+  let pid = try spawned.get()
+  var outData: [UInt8] = []
+  var errData: [UInt8] = []
+  var fds = [
+    pollfd(fd: out.read, events: Int16(POLLIN), revents: 0),
+    pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
+  ]
+  var buffer = [UInt8](repeating: 0, count: 65536)
+  var status: Int32 = 0
+  var exited = false
+  var killedAt: Date? = nil
+  var exitedAt: Date? = nil
+  let deadline = Date().addingTimeInterval(timeout)
+  while fds.contains(where: { $0.fd >= 0 }) {
+    let now = Date()
+    if !exited && waitpid(pid, &status, WNOHANG) == pid {
+      exited = true
+      exitedAt = now
+    }
+    if killedAt == nil && !exited && now > deadline {
+      kill(pid, SIGKILL)
+      killedAt = now
+    }
+    // A descendant (or a child another test spawned) may hold the pipes open: stop waiting.
+    if let at = exitedAt, now.timeIntervalSince(at) > 3 { break }
+    if let at = killedAt, now.timeIntervalSince(at) > 5 { break }
+    for i in fds.indices { fds[i].revents = 0 }
+    let ready = poll(&fds, nfds_t(fds.count), 50)
+    if ready < 0 && errno != EINTR { break }
+    for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+      let n = read(fds[i].fd, &buffer, buffer.count)
+      if n > 0 {
+        if i == 0 { outData += buffer[..<n] } else { errData += buffer[..<n] }
+      } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+        fds[i].fd = -1
+      }
+    }
   }
-  if group.wait(timeout: .now() + timeout) == .timedOut {
-    kill(p.processIdentifier, SIGKILL)
-    // A daemon the command left behind may hold the pipes open: do not wait for it forever.
-    _ = group.wait(timeout: .now() + 5)
+  // The pipes closed (or were given up on): the program has exited or is about to.
+  while !exited {
+    let r = waitpid(pid, &status, WNOHANG)
+    if r < 0 && errno == EINTR { continue }
+    if r != 0 { break }
+    if killedAt == nil && Date() > deadline {
+      kill(pid, SIGKILL)
+      killedAt = Date()
+    }
+    usleep(5_000)
   }
-  p.waitUntilExit()
-  let status =
-    p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
   return CommandResult(
-    status: status, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
+    status: shellStatus(status), stdout: String(decoding: outData, as: UTF8.self),
+    stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData)
 }
 
 /// The folder that holds the built products (swstat, the test bundle).
@@ -103,26 +144,10 @@ public func runDetached(_ arguments: [String], timeout: Double = 30) -> Int32 {
   for fd: Int32 in 0...2 {
     posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
   }
-  // Close every other descriptor this process has open (the child would inherit it).
-  let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-  for fd in open.compactMap({ Int32($0) }) where fd > 2 && fcntl(fd, F_GETFD) >= 0 {
-    posix_spawn_file_actions_addclose(&actions, fd)
+  closeInherited(&actions)
+  guard case .success(let pid) = spawnClean(arguments, actions: &actions, search: true) else {
+    return 127
   }
-  var attr = posix_spawnattr_t()
-  posix_spawnattr_init(&attr)
-  defer { posix_spawnattr_destroy(&attr) }
-  // An empty signal mask and default dispositions, whatever the test runner's threads have.
-  var empty = sigset_t()
-  sigemptyset(&empty)
-  posix_spawnattr_setsigmask(&attr, &empty)
-  var all = sigset_t()
-  sigfillset(&all)
-  posix_spawnattr_setsigdefault(&attr, &all)
-  posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-  var pid: pid_t = 0
-  let argv = arguments.map { strdup($0) } + [nil]
-  defer { for p in argv { free(p) } }
-  guard posix_spawnp(&pid, arguments[0], &actions, &attr, argv, environ) == 0 else { return 127 }
   var status: Int32 = 0
   let deadline = Date().addingTimeInterval(timeout)
   while waitpid(pid, &status, WNOHANG) == 0 {
@@ -133,5 +158,5 @@ public func runDetached(_ arguments: [String], timeout: Double = 30) -> Int32 {
     }
     usleep(10_000)
   }
-  return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+  return shellStatus(status)
 }

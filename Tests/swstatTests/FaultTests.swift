@@ -251,7 +251,8 @@ final class BackgroundCommand: @unchecked Sendable {
 
   init(_ arguments: [String], timeout: Double) {
     group.enter()
-    DispatchQueue.global().async {
+    // A thread of its own: Dispatch's worker pool may be kept busy by other tests.
+    Thread.detachNewThread {
       self.result = try? runCommand(arguments, timeout: timeout)
       self.group.leave()
     }

@@ -144,50 +144,32 @@ final class MatrixHelper: @unchecked Sendable {
 
   init(_ arguments: [String]) throws {
     self.arguments = arguments
-    var stdinPipe: [Int32] = [0, 0]
-    var stdoutPipe: [Int32] = [0, 0]
-    guard pipe(&stdinPipe) == 0 else { throw FixtureError.failed("pipe: \(errno)") }
-    guard pipe(&stdoutPipe) == 0 else {
-      close(stdinPipe[0])
-      close(stdinPipe[1])
-      throw FixtureError.failed("pipe: \(errno)")
+    let stdinPipe = try closeOnExecPipe()
+    let stdoutPipe: (read: Int32, write: Int32)
+    do { stdoutPipe = try closeOnExecPipe() } catch {
+      close(stdinPipe.read)
+      close(stdinPipe.write)
+      throw error
     }
-    for fd in stdinPipe + stdoutPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-    posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, stdinPipe.read, 0)
+    posix_spawn_file_actions_adddup2(&actions, stdoutPipe.write, 1)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     // Every other descriptor open now (those of other tests' helpers too) stays out.
-    let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-    for fd in open.compactMap({ Int32($0) }) where fd > 2 && fcntl(fd, F_GETFD) >= 0 {
-      if fcntl(fd, F_GETFD) & FD_CLOEXEC == 0 { posix_spawn_file_actions_addclose(&actions, fd) }
-    }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var child: pid_t = 0
-    let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    let rc = posix_spawn(&child, "/usr/bin/env", &actions, &attr, argv, environ)
-    close(stdinPipe[0])
-    close(stdoutPipe[1])
-    guard rc == 0 else {
-      close(stdinPipe[1])
-      close(stdoutPipe[0])
-      throw FixtureError.failed("posix_spawn \(arguments): \(rc)")
+    closeInherited(&actions)
+    let spawned = spawnClean(["/usr/bin/env"] + arguments, actions: &actions)
+    close(stdinPipe.read)
+    close(stdoutPipe.write)
+    guard case .success(let child) = spawned else {
+      close(stdinPipe.write)
+      close(stdoutPipe.read)
+      throw FixtureError.failed("posix_spawn \(arguments): \(spawned)")
     }
     pid = child
-    input = stdinPipe[1]
-    output = stdoutPipe[0]
+    input = stdinPipe.write
+    output = stdoutPipe.read
   }
 
   deinit {
