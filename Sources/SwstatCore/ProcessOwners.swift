@@ -66,11 +66,14 @@ public struct ProcessOwners: Sendable {
       return map
     }
     defer { closedir(proc) }
+    // swstat's own descriptors (its netlink sockets) are how it reads, not what it reports:
+    // netstat, which reads /proc/net, has none, and seeing them would change its note.
+    let own = procRoot == "/proc" ? Int(getpid()) : -1
     let link = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
     defer { link.deallocate() }
     let clink = UnsafeMutableRawPointer(link).assumingMemoryBound(to: CChar.self)
     while let entry = readdir(proc) {
-      guard let pid = numericName(entry) else { continue }
+      guard let pid = numericName(entry), pid != own else { continue }
       guard let fds = opendir("\(procRoot)/\(pid)/fd") else {
         if errno == EACCES { map.permissionDenied = true }
         continue  // ENOENT: the process has exited

@@ -1,5 +1,9 @@
 import Foundation
 
+/// Debian's python3 (with its prometheus_client, whose OpenMetrics parser is strict): the one
+/// any user can run, where `python3` in PATH may be root's pyenv shim.
+public let systemPython = "/usr/bin/python3"
+
 /// A pipe whose two ends are close-on-exec, so no child spawned meanwhile (by any test) holds
 /// them. (pipe2 is not imported into Swift; the moment between pipe and fcntl is short.)
 public func closeOnExecPipe() throws -> (read: Int32, write: Int32) {

@@ -327,9 +327,6 @@ func promtoolCheck(_ text: String) throws -> (status: Int32, output: String) {
   return (r.status, r.stdout + r.stderr)
 }
 
-/// Debian's python3 with its prometheus_client, whose OpenMetrics parser is strict.
-let systemPython = "/usr/bin/python3"
-
 /// Whether the OpenMetrics parser can be run (python3-prometheus-client).
 let openMetricsParserAvailable: Bool = {
   guard FileManager.default.isExecutableFile(atPath: systemPython) else { return false }
