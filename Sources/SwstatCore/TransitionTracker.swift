@@ -133,6 +133,17 @@ public struct TransitionTracker {
   public var totalsDelay: UInt64 = 200_000_000
   private var sockets = Store()
   private var bySocketAddress: [UInt64: Int] = [:]
+  /// After a re-dump (`resynchronize(…, settleLater: true)`): the sockets the dump had that
+  /// nothing known matched, held until the rings have been read past the dump (`settle`). One
+  /// born after the last read before the dump is in it in a later state, and its records,
+  /// read after, tell its story from the start: NEW from the dump too would report it twice.
+  private var dumped: [(record: SocketRecord, namespace: Int)] = []
+  /// When the last re-dump ended (monotonic ns): records up to then happened before it.
+  private var dumpedAt: UInt64 = 0
+  /// The sockets the re-dumps matched (their records are not news about the held ones).
+  private var dumpMatched = Set<Int>()
+  /// The 4-tuples of records up to `dumpedAt` read since: their sockets' stories are told.
+  private var toldTuples = Set<Tuple>()
   /// The kernel addresses of live sockets found to be other namespaces' (their events are
   /// passed over): 8 bytes each, not a tracked socket's hundreds — a host's containers may hold
   /// far more sockets than the namespace watched. Each is let go at its CLOSE.
@@ -355,19 +366,20 @@ public struct TransitionTracker {
       foreign.remove(t.socketAddress)
     }
     let id: Int
-    if let known = bySocketAddress[t.socketAddress], sockets[known] != nil,
-      !Self.startsNew(old, new)
+    if let known = bySocketAddress[t.socketAddress], let k = sockets[known],
+      !Self.startsNew(old, new), !Self.otherConnection(k.record, t)
     {
       // The socket this address names; a state that does not follow on from the one known
       // means records were lost (the source reports it, and the table is dumped again).
       id = known
     } else {
-      if let stale = bySocketAddress[t.socketAddress] { forget(stale) }
+      if let stale = bySocketAddress[t.socketAddress] { detach(stale) }
       id = adopt(t, time: time, lookups: lookups)
     }
     guard var s = sockets[id] else { return }
     // The 4-tuple as the kernel has it now (a client's port is picked after CLOSE → SYN_SENT).
     if t.local.port != 0 || s.record.local.port == 0 { moveTuple(id, &s, t) }
+    if !dumped.isEmpty && t.monotonicNanoseconds <= dumpedAt { toldTuples.insert(Tuple(s.record)) }
     var record = s.record
     let closing = new == SocketState.close.rawValue
     if closing && (old == SocketState.finWait2.rawValue || old == SocketState.closing.rawValue),
@@ -628,8 +640,11 @@ public struct TransitionTracker {
 
   /// Starts `namespace` over from a new dump of it (after lost records): differences from what
   /// was known are reported as changes, its sockets not in the dump are gone.
+  /// With `settleLater`, a socket the dump had that nothing known matches waits for `settle`,
+  /// to be called once the tracepoint has been read past the dump.
   public mutating func resynchronize(
-    _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64
+    _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64,
+    settleLater: Bool = false
   ) {
     let time = Int64(now) + realtimeOffset
     releaseAllHeld()
@@ -661,19 +676,15 @@ public struct TransitionTracker {
           s.record = r
           sockets.set(id, s)
         }
+      } else if settleLater {
+        dumped.append((r, namespace))
       } else {
-        var t = Tracked(record: r, home: namespace, born: time)
-        out.append(
-          Change(
-            event: SocketEvent(change: .new, record: r, time: time), born: time,
-            namespace: namespace))
-        t.expires =
-          r.stateCode == SocketState.timeWait.rawValue
-          ? now + UInt64(r.timerExpiresMilliseconds) * 1_000_000 : 0
-        let id = insert(t)
-        seen.insert(id)
-        if t.expires != 0 { expire(id, at: t.expires) }
+        seen.insert(reportDumped(r, namespace: namespace, monotonic: now))
       }
+    }
+    if settleLater {
+      dumpedAt = max(dumpedAt, now)
+      dumpMatched.formUnion(seen)
     }
     for id in sockets.ids {
       guard let s = sockets[id], s.home == namespace, !seen.contains(id) else { continue }
@@ -685,7 +696,58 @@ public struct TransitionTracker {
     }
   }
 
+  /// The sockets the re-dumps held (`settleLater`), now that the tracepoint has been read past
+  /// them: NEW for each whose story no record told — none on its 4-tuple up to the dump, and
+  /// no socket on it born from records by then (one that has moved on since included).
+  public mutating func settle() {
+    defer {
+      dumped.removeAll()
+      dumpMatched.removeAll()
+      toldTuples.removeAll()
+      dumpedAt = 0
+    }
+    let until = Int64(dumpedAt) + realtimeOffset
+    for (r, namespace) in dumped {
+      let key = Tuple(r)
+      if toldTuples.contains(key) { continue }
+      let told = sockets.ids(key).contains { id in
+        guard !dumpMatched.contains(id), let s = sockets[id] else { return false }
+        return (s.home == nil || s.home == namespace) && (s.born ?? .max) <= until
+      }
+      if !told { reportDumped(r, namespace: namespace, monotonic: dumpedAt) }
+    }
+  }
+
+  /// A socket a re-dump found that nothing known matched: NEW, and tracked.
+  @discardableResult
+  private mutating func reportDumped(_ r: SocketRecord, namespace: Int, monotonic now: UInt64)
+    -> Int
+  {
+    let time = Int64(now) + realtimeOffset
+    var t = Tracked(record: r, home: namespace, born: time)
+    out.append(
+      Change(
+        event: SocketEvent(change: .new, record: r, time: time), born: time,
+        namespace: namespace))
+    t.expires =
+      r.stateCode == SocketState.timeWait.rawValue
+      ? now + UInt64(r.timerExpiresMilliseconds) * 1_000_000 : 0
+    let id = insert(t)
+    if t.expires != 0 { expire(id, at: t.expires) }
+    return id
+  }
+
   // MARK: -
+
+  /// Whether a transition at a known socket's kernel address is another connection's: both
+  /// have their ports and the 4-tuples differ. The kernel gave the address to a new socket and
+  /// the records between were lost (the new one's start among them); taking it for the old
+  /// one would move the old one to the new 4-tuple, and the re-dump's TIME_WAIT of the old
+  /// one would be NEW.
+  static func otherConnection(_ known: SocketRecord, _ t: Transition) -> Bool {
+    known.local.port != 0 && t.local.port != 0
+      && (known.local != t.local || known.remote != t.remote || known.family != t.family)
+  }
 
   /// Whether a transition starts a socket's life: connect (`CLOSE → SYN_SENT`), listen
   /// (`CLOSE → LISTEN`), a connection accepted (`LISTEN → SYN_RECV`, on the new socket).
@@ -910,6 +972,17 @@ public struct TransitionTracker {
   private func moveTuple(_ id: Int, _ s: inout Tracked, _ t: Transition) {
     s.record.local = t.local
     s.record.remote = t.remote
+  }
+
+  /// A socket whose kernel address a new socket has: its CLOSE record was lost, and the
+  /// table is dumped again after it. One of a namespace watched stays, without the address,
+  /// for that dump to match (its TIME_WAIT, or GONE); forgetting it here made the dump's
+  /// TIME_WAIT socket NEW, a second NEW for one connection. Any other is let go.
+  private mutating func detach(_ id: Int) {
+    guard var s = sockets[id], s.watched, s.home != nil else { return forget(id) }
+    if bySocketAddress[s.socketAddress] == id { bySocketAddress[s.socketAddress] = nil }
+    s.socketAddress = 0
+    sockets.set(id, s)
   }
 
   private mutating func forget(_ id: Int) {
