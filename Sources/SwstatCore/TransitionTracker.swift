@@ -133,8 +133,8 @@ public struct TransitionTracker {
   public var totalsDelay: UInt64 = 200_000_000
   private var sockets = Store()
   private var bySocketAddress: [UInt64: Int] = [:]
-  /// After a re-dump (`resynchronize(…, settleLater: true)`): the sockets the dump had that
-  /// nothing known matched, held until the rings have been read past the dump (`settle`). One
+  /// After a re-dump (`resynchronize`): the sockets the dump had that nothing known matched,
+  /// held until the rings have been read past the dump (`settle`). One
   /// born after the last read before the dump is in it in a later state, and its records,
   /// read after, tell its story from the start: NEW from the dump too would report it twice.
   private var dumped: [(record: SocketRecord, namespace: Int)] = []
@@ -640,11 +640,10 @@ public struct TransitionTracker {
 
   /// Starts `namespace` over from a new dump of it (after lost records): differences from what
   /// was known are reported as changes, its sockets not in the dump are gone.
-  /// With `settleLater`, a socket the dump had that nothing known matches waits for `settle`,
-  /// to be called once the tracepoint has been read past the dump.
+  /// A socket the dump had that nothing known matches waits for `settle`, to be called once
+  /// the tracepoint has been read past the dump: NEW then, unless its records told its story.
   public mutating func resynchronize(
-    _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64,
-    settleLater: Bool = false
+    _ records: [SocketRecord], namespace: Int = 0, monotonic now: UInt64
   ) {
     let time = Int64(now) + realtimeOffset
     releaseAllHeld()
@@ -676,16 +675,12 @@ public struct TransitionTracker {
           s.record = r
           sockets.set(id, s)
         }
-      } else if settleLater {
-        dumped.append((r, namespace))
       } else {
-        seen.insert(reportDumped(r, namespace: namespace, monotonic: now))
+        dumped.append((r, namespace))
       }
     }
-    if settleLater {
-      dumpedAt = max(dumpedAt, now)
-      dumpMatched.formUnion(seen)
-    }
+    dumpedAt = max(dumpedAt, now)
+    dumpMatched.formUnion(seen)
     for id in sockets.ids {
       guard let s = sockets[id], s.home == namespace, !seen.contains(id) else { continue }
       out.append(
@@ -696,7 +691,7 @@ public struct TransitionTracker {
     }
   }
 
-  /// The sockets the re-dumps held (`settleLater`), now that the tracepoint has been read past
+  /// The sockets the re-dumps held, now that the tracepoint has been read past
   /// them: NEW for each whose story no record told — none on its 4-tuple up to the dump, and
   /// no socket on it born from records by then (one that has moved on since included).
   public mutating func settle() {
@@ -719,10 +714,7 @@ public struct TransitionTracker {
   }
 
   /// A socket a re-dump found that nothing known matched: NEW, and tracked.
-  @discardableResult
-  private mutating func reportDumped(_ r: SocketRecord, namespace: Int, monotonic now: UInt64)
-    -> Int
-  {
+  private mutating func reportDumped(_ r: SocketRecord, namespace: Int, monotonic now: UInt64) {
     let time = Int64(now) + realtimeOffset
     var t = Tracked(record: r, home: namespace, born: time)
     out.append(
@@ -734,7 +726,6 @@ public struct TransitionTracker {
       ? now + UInt64(r.timerExpiresMilliseconds) * 1_000_000 : 0
     let id = insert(t)
     if t.expires != 0 { expire(id, at: t.expires) }
-    return id
   }
 
   // MARK: -

@@ -69,9 +69,15 @@ final class TransitionFeed {
   /// Called after each full chunk (the mode writes `take()`).
   var afterChunk: () throws -> Void = {}
 
+  /// A loss not yet covered by a dump: the last of a few re-dumps in a row lost records too;
+  /// the next drain starts over from it.
+  private var uncovered: Int64? = nil
+
   /// Reads what the tracepoint has (`flush`: everything, the reorder window too).
   func drain(flush: Bool = false) throws {
-    let lostAt = try read(flush: flush)
+    let newLoss = try read(flush: flush)
+    let lostAt = uncovered ?? newLoss
+    uncovered = nil
     try primeAdded()
     guard let lostAt else { return }
     // Whatever the rings hold goes in before the table is dumped again: a connection born and
@@ -150,7 +156,8 @@ final class TransitionFeed {
   /// Lost records: every namespace dumped again, the differences reported. A socket the dump
   /// has that nothing known matches may have been born since the rings were last read: its
   /// records, read after the dump, tell its story, so it is NEW from the dump only when they
-  /// do not (`settle`). A loss in that read is covered by one more dump (a few at most).
+  /// do not (`settle`). A loss in that read is covered by one more dump: three in a row at
+  /// most, then the next drain takes it up (`uncovered`), so output and ticks go on.
   private func resynchronize(at time: Int64) throws {
     var lostAt: Int64? = time
     for _ in 0..<3 {
@@ -158,11 +165,12 @@ final class TransitionFeed {
       try lost(time)
       for place in spaces.current {
         let records = try place.run { try dump(place) }
-        tracker.resynchronize(records, namespace: place.index, monotonic: now(), settleLater: true)
+        tracker.resynchronize(records, namespace: place.index, monotonic: now())
       }
       lostAt = try read(flush: true)
       tracker.settle()
     }
+    uncovered = lostAt
   }
 
   /// Namespaces found since (primed with their sockets) and gone since (their sockets GONE).

@@ -80,7 +80,7 @@ struct ResynchronizeTests {
     lookups.table["7300-40950"] = unseen
     var tracker = TransitionTracker(realtimeOffset: 0)
     tracker.resynchronize(
-      [client, server, unseen], namespace: 0, monotonic: dumpEnd, settleLater: true)
+      [client, server, unseen], namespace: 0, monotonic: dumpEnd)
     // The records the rings held: up to the dump's end, and some after it.
     let records = [
       Self.transition(500, 0xa1, 0, 7300, .close, .synSent),  // no local port yet
@@ -104,33 +104,45 @@ struct ResynchronizeTests {
     #expect(seen["7300-40950"] == [1], "records lost: NEW from the dump")
   }
 
+  /// A connection known from its records (`before`, decided by a second), then records lost:
+  /// `after` at the same kernel address, the table as `dump` says, the re-dump, its settling.
+  static func reuse(
+    known: SocketRecord, before: [Transition], dump: [SocketRecord], after: [Transition]
+  ) -> [TransitionTracker.Change] {
+    var lookups = Lookups()
+    func key(_ r: SocketRecord) -> String { "\(r.local.port)-\(r.remote.port)" }
+    lookups.table[key(known)] = known
+    var tracker = TransitionTracker(realtimeOffset: 0)
+    for t in before { tracker.apply(t, lookups: lookups) }
+    tracker.tick(monotonic: 1_000_000_000, lookups: lookups)
+    for r in dump { lookups.table[key(r)] = r }
+    for t in after { tracker.apply(t, lookups: lookups) }
+    tracker.resynchronize(dump, namespace: 0, monotonic: 1_000_001_000)
+    tracker.settle()
+    tracker.tick(monotonic: 3_000_000_000, lookups: lookups)
+    return tracker.take()
+  }
+
   /// A connection known in FIN_WAIT2 whose CLOSE record was lost, and whose kernel address a
   /// new connection took: the re-dump finds it in TIME_WAIT, a change, not a second NEW.
   @Test func aSocketWhoseAddressWasTakenIsMatchedByTheDump() {
-    var lookups = Lookups()
-    lookups.table["41000-7300"] = Self.record(41000, 7300, .established, cookie: 21)
-    var tracker = TransitionTracker(realtimeOffset: 0)
-    for t in [
-      Self.transition(100, 0xb1, 0, 7300, .close, .synSent),
-      Self.transition(110, 0xb1, 41000, 7300, .synSent, .established),
-      Self.transition(300, 0xb1, 41000, 7300, .established, .finWait1),
-      Self.transition(400, 0xb1, 41000, 7300, .finWait1, .finWait2),
-    ] {
-      tracker.apply(t, lookups: lookups)
-    }
-    tracker.tick(monotonic: 1_000_000_000, lookups: lookups)
-    // FIN_WAIT2 → CLOSE lost; the address is a new connection's.
-    lookups.table["41000-7300"] = Self.record(41000, 7300, .timeWait, cookie: 21)
-    lookups.table["41001-7300"] = Self.record(41001, 7300, .established, cookie: 22)
-    tracker.apply(Self.transition(1_000_000_100, 0xb1, 0, 7300, .close, .synSent), lookups: lookups)
-    tracker.apply(
-      Self.transition(1_000_000_110, 0xb1, 41001, 7300, .synSent, .established), lookups: lookups)
-    tracker.resynchronize(
-      [lookups.table["41000-7300"]!, lookups.table["41001-7300"]!], namespace: 0,
-      monotonic: 1_000_001_000, settleLater: true)
-    tracker.settle()
-    tracker.tick(monotonic: 3_000_000_000, lookups: lookups)
-    let changes = tracker.take()
+    let changes = Self.reuse(
+      known: Self.record(41000, 7300, .established, cookie: 21),
+      before: [
+        Self.transition(100, 0xb1, 0, 7300, .close, .synSent),
+        Self.transition(110, 0xb1, 41000, 7300, .synSent, .established),
+        Self.transition(300, 0xb1, 41000, 7300, .established, .finWait1),
+        Self.transition(400, 0xb1, 41000, 7300, .finWait1, .finWait2),
+      ],
+      dump: [
+        Self.record(41000, 7300, .timeWait, cookie: 21),
+        Self.record(41001, 7300, .established, cookie: 22),
+      ],
+      // FIN_WAIT2 → CLOSE lost; the address is a new connection's.
+      after: [
+        Self.transition(1_000_000_100, 0xb1, 0, 7300, .close, .synSent),
+        Self.transition(1_000_000_110, 0xb1, 41001, 7300, .synSent, .established),
+      ])
     let seen = Self.visits(changes)
     #expect(Self.news(changes) == ["41000-7300": 1, "41001-7300": 1], "one NEW each")
     #expect(seen["41000-7300"] == [2, 1, 4, 5, 6])
@@ -140,31 +152,22 @@ struct ResynchronizeTests {
   /// As above, with the new connection's start lost too: its first record found at the old
   /// one's address is another connection's, not a move of the old one.
   @Test func aRecordOfAnotherConnectionAtAKnownAddress() {
-    var lookups = Lookups()
-    lookups.table["42000-7300"] = Self.record(42000, 7300, .established, cookie: 31)
-    var tracker = TransitionTracker(realtimeOffset: 0)
-    for t in [
-      Self.transition(100, 0xc1, 0, 7300, .close, .synSent),
-      Self.transition(110, 0xc1, 42000, 7300, .synSent, .established),
-      Self.transition(300, 0xc1, 42000, 7300, .established, .finWait1),
-    ] {
-      tracker.apply(t, lookups: lookups)
-    }
-    tracker.tick(monotonic: 1_000_000_000, lookups: lookups)
-    // Lost: the old one's FIN_WAIT2 and CLOSE, the new one's CLOSE → SYN_SENT.
-    lookups.table["42000-7300"] = Self.record(42000, 7300, .timeWait, cookie: 31)
-    lookups.table["42001-7300"] = Self.record(42001, 7300, .finWait1, cookie: 32)
-    tracker.apply(
-      Self.transition(1_000_000_110, 0xc1, 42001, 7300, .synSent, .established), lookups: lookups)
-    tracker.apply(
-      Self.transition(1_000_000_120, 0xc1, 42001, 7300, .established, .finWait1),
-      lookups: lookups)
-    tracker.resynchronize(
-      [lookups.table["42000-7300"]!, lookups.table["42001-7300"]!], namespace: 0,
-      monotonic: 1_000_001_000, settleLater: true)
-    tracker.settle()
-    tracker.tick(monotonic: 3_000_000_000, lookups: lookups)
-    let changes = tracker.take()
+    let changes = Self.reuse(
+      known: Self.record(42000, 7300, .established, cookie: 31),
+      before: [
+        Self.transition(100, 0xc1, 0, 7300, .close, .synSent),
+        Self.transition(110, 0xc1, 42000, 7300, .synSent, .established),
+        Self.transition(300, 0xc1, 42000, 7300, .established, .finWait1),
+      ],
+      dump: [
+        Self.record(42000, 7300, .timeWait, cookie: 31),
+        Self.record(42001, 7300, .finWait1, cookie: 32),
+      ],
+      // Lost: the old one's FIN_WAIT2 and CLOSE, the new one's CLOSE → SYN_SENT.
+      after: [
+        Self.transition(1_000_000_110, 0xc1, 42001, 7300, .synSent, .established),
+        Self.transition(1_000_000_120, 0xc1, 42001, 7300, .established, .finWait1),
+      ])
     #expect(Self.news(changes)["42000-7300"] == 1, "the old connection: NEW once")
     #expect(Self.visits(changes)["42000-7300"] == [2, 1, 4, 6])
     #expect(Self.visits(changes)["42001-7300"]?.last == 4)
@@ -174,7 +177,7 @@ struct ResynchronizeTests {
   @Test func aDumpAloneIsNew() {
     var tracker = TransitionTracker(realtimeOffset: 0)
     let r = Self.record(7300, 40960, .finWait2, cookie: 14)
-    tracker.resynchronize([r], namespace: 0, monotonic: 1_000, settleLater: true)
+    tracker.resynchronize([r], namespace: 0, monotonic: 1_000)
     #expect(tracker.take().isEmpty, "held until the rings are read past the dump")
     tracker.settle()
     #expect(Self.visits(tracker.take()) == ["7300-40960": [5]])

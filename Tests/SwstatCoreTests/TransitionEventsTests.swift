@@ -418,7 +418,7 @@ struct TransitionEventsTests {
   /// `swstat --events -t --json` on the tracepoint in `ns`, started, and its pid to stop and
   /// continue it: the process Background started (env and ip netns exec exec it in place), not
   /// a pgrep, which would stop other tests' swstat too.
-  static func stoppableEvents(in ns: NetworkNamespace) throws -> (Background, [pid_t]) {
+  static func stoppableEvents(in ns: NetworkNamespace) throws -> (Background, pid_t) {
     let events = try Background([
       "ip", "netns", "exec", ns.name, swstatPath, "--events", "-t", "--json", "--interval", "0.1",
       "--transitions", "tracepoint",
@@ -428,7 +428,25 @@ struct TransitionEventsTests {
     let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
     try #require(
       exe.map { URL(fileURLWithPath: $0).lastPathComponent } == "swstat", "\(exe ?? "-")")
-    return (events, [pid])
+    return (events, pid)
+  }
+
+  /// The socket events of `--events --json` output, each with its socket's ports
+  /// (`local-remote`), and how many LOST lines (`overflow`) it has.
+  static func socketEvents(_ output: String) throws -> (
+    lost: Int, events: [(event: String, ports: String, object: [String: Any])]
+  ) {
+    var lost = 0
+    var events: [(event: String, ports: String, object: [String: Any])] = []
+    for line in output.split(separator: "\n") {
+      let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+      if o["event"] as? String == "overflow" { lost += 1 }
+      guard let event = o["event"] as? String, let local = o["local"] as? [String: Any],
+        let remote = o["remote"] as? [String: Any]
+      else { continue }
+      events.append((event, "\(local["port"] ?? "")-\(remote["port"] ?? "")", o))
+    }
+    return (lost, events)
   }
 
   /// Stopped (SIGSTOP) through a burst that overflows the rings: on SIGCONT a LOST line, the
@@ -438,25 +456,19 @@ struct TransitionEventsTests {
     try requireTools(root: true, ["ip", "python3"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let (events, pids) = try Self.stoppableEvents(in: ns)
-    for pid in pids { kill(pid, SIGSTOP) }
+    let (events, pid) = try Self.stoppableEvents(in: ns)
+    kill(pid, SIGSTOP)
     let burst = try Lifecycles(in: ns, serverPort: 7400, clientBase: 20000, count: 20000, rate: 0)
     try burst.expectLine("done")
     burst.finish()
-    for pid in pids { kill(pid, SIGCONT) }
+    kill(pid, SIGCONT)
     usleep(2_500_000)
     events.stop()
-    var lost = 0
+    let (lost, socketEvents) = try Self.socketEvents(events.output)
     var seen = Set<String>()
     var twice: [String] = []
-    for line in events.output.split(separator: "\n") {
-      let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
-      if o["event"] as? String == "overflow" { lost += 1 }
-      guard let event = o["event"] as? String, event != "source", event != "overflow",
-        let local = o["local"] as? [String: Any], let remote = o["remote"] as? [String: Any]
-      else { continue }
-      let key =
-        "\(event) \(o["from"] ?? "") \(o["state"] ?? "") \(local["port"] ?? "") \(remote["port"] ?? "")"
+    for e in socketEvents {
+      let key = "\(e.event) \(e.object["from"] ?? "") \(e.object["state"] ?? "") \(e.ports)"
       if !seen.insert(key).inserted { twice.append(key) }
     }
     #expect(lost >= 1, "no LOST line")
@@ -474,33 +486,26 @@ struct TransitionEventsTests {
     try requireTools(root: true, ["ip", "python3"])
     let ns = try NetworkNamespace()
     defer { ns.delete() }
-    let (events, pids) = try Self.stoppableEvents(in: ns)
+    let (events, pid) = try Self.stoppableEvents(in: ns)
     // Each round: stopped while a burst overflows the rings, let go while the burst goes on,
     // so the re-dump runs while connections are being made and closed.
     var done: [String] = []
     for round in 0..<3 {
-      for pid in pids { kill(pid, SIGSTOP) }
+      kill(pid, SIGSTOP)
       let burst = try Lifecycles(
         in: ns, serverPort: 7450 + round, clientBase: 20000 + 13000 * round, count: 12000,
         rate: 0)
       usleep(250_000)
-      for pid in pids { kill(pid, SIGCONT) }
+      kill(pid, SIGCONT)
       done.append(try burst.expectLine("done"))
       burst.finish()
       usleep(300_000)
     }
     usleep(1_500_000)
     events.stop()
-    var lost = 0
+    let (lost, socketEvents) = try Self.socketEvents(events.output)
     var news: [String: Int] = [:]
-    for line in events.output.split(separator: "\n") {
-      let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
-      if o["event"] as? String == "overflow" { lost += 1 }
-      guard o["event"] as? String == "new", let local = o["local"] as? [String: Any],
-        let remote = o["remote"] as? [String: Any]
-      else { continue }
-      news["\(local["port"] ?? "")-\(remote["port"] ?? "")", default: 0] += 1
-    }
+    for e in socketEvents where e.event == "new" { news[e.ports, default: 0] += 1 }
     let twice = news.filter { $0.value > 1 && !$0.key.hasSuffix("-0") }
     print(
       "lost while born: \(done); \(lost) LOST lines, \(news.count) sockets NEW, \(twice.count) twice"

@@ -22,13 +22,7 @@ public struct CommandResult: Sendable {
 /// the pipes anyway, reading ends 3 s after the program exits, with what it wrote.
 @discardableResult
 public func runCommand(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
-  let out = try closeOnExecPipe()
-  let err: (read: Int32, write: Int32)
-  do { err = try closeOnExecPipe() } catch {
-    close(out.read)
-    close(out.write)
-    throw error
-  }
+  let (out, err) = try closeOnExecPipes()
   var actions = posix_spawn_file_actions_t()
   posix_spawn_file_actions_init(&actions)
   defer { posix_spawn_file_actions_destroy(&actions) }

@@ -15,6 +15,19 @@ public func closeOnExecPipe() throws -> (read: Int32, write: Int32) {
   return (fds[0], fds[1])
 }
 
+/// Two such pipes (a child's stdin and stdout, or its stdout and stderr); neither is left open
+/// when the second cannot be made.
+public func closeOnExecPipes() throws -> (
+  (read: Int32, write: Int32), (read: Int32, write: Int32)
+) {
+  let first = try closeOnExecPipe()
+  do { return (first, try closeOnExecPipe()) } catch {
+    close(first.read)
+    close(first.write)
+    throw error
+  }
+}
+
 /// Starts `arguments` with `actions` applied, an empty signal mask and default dispositions,
 /// whatever the test runner's threads have (they block SIGTERM, and a child would inherit
 /// that). `arguments[0]` is a path, or with `search` a name looked up in PATH.

@@ -144,13 +144,7 @@ final class MatrixHelper: @unchecked Sendable {
 
   init(_ arguments: [String]) throws {
     self.arguments = arguments
-    let stdinPipe = try closeOnExecPipe()
-    let stdoutPipe: (read: Int32, write: Int32)
-    do { stdoutPipe = try closeOnExecPipe() } catch {
-      close(stdinPipe.read)
-      close(stdinPipe.write)
-      throw error
-    }
+    let (stdinPipe, stdoutPipe) = try closeOnExecPipes()
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
